@@ -1,0 +1,414 @@
+package rpcudp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Reply is the msgpack body of a response, not yet decoded.
+type Reply []byte
+
+// Decode unpacks the reply into v, which must be a pointer (or implement
+// msgpack.CustomDecoder). Integers decode into any Go integer type that
+// holds them; a msgpack nil leaves v at its zero value.
+func (r Reply) Decode(v any) error {
+	if err := msgpack.Unmarshal(r, v); err != nil {
+		return fmt.Errorf("%w: reply: %w", ErrMalformed, err)
+	}
+	return nil
+}
+
+// IsNil reports whether the reply is msgpack nil (Python's None).
+func (r Reply) IsNil() bool { return len(r) == 1 && r[0] == 0xc0 }
+
+// Call is a call in progress, made with Endpoint.Go. Its fields are valid
+// once Done is closed.
+type Call struct {
+	Addr   netip.AddrPort // where the request went
+	Method string         // the remote method
+	Reply  Reply          // the answer; nil on error
+	Err    error          // why the call failed; nil on success
+
+	done chan struct{}
+}
+
+// Done is closed when the call has finished.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Wait blocks until the call has finished and returns its result.
+func (c *Call) Wait() (Reply, error) {
+	<-c.done
+	return c.Reply, c.Err
+}
+
+// pending is a call waiting for its reply. The table owns it from
+// register until resolve or remove takes it out; whoever takes it out
+// completes it, exactly once.
+type pending struct {
+	id     MsgID
+	to     netip.AddrPort
+	method string
+	req    []byte        // the request datagram, kept for resends
+	done   chan struct{} // capacity 1: complete sends exactly one token
+	timer  *time.Timer
+	reply  Reply
+	err    error
+}
+
+// pendingTable is where replies are matched to calls.
+type pendingTable struct {
+	mu   sync.Mutex
+	m    map[MsgID]*pending
+	max  int
+	pool sync.Pool
+}
+
+func (t *pendingTable) init(max int) {
+	t.m = make(map[MsgID]*pending)
+	t.max = max
+}
+
+func (t *pendingTable) get() *pending {
+	if p, ok := t.pool.Get().(*pending); ok {
+		return p
+	}
+	return &pending{done: make(chan struct{}, 1)}
+}
+
+// recycle returns a pending entry to the pool once its result has been
+// consumed (its done token received).
+func (t *pendingTable) recycle(p *pending) {
+	p.reply, p.err, p.method, p.req = nil, nil, "", p.req[:0]
+	t.pool.Put(p)
+}
+
+// register adds p under a fresh random id. It fails when the table is full.
+func (t *pendingTable) register(e *Endpoint, p *pending) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.closing.Load() {
+		return ErrClosed
+	}
+	if len(t.m) >= t.max {
+		return fmt.Errorf("%w (%d)", ErrTooManyPending, t.max)
+	}
+	for {
+		rand.Read(p.id[:])
+		if _, dup := t.m[p.id]; !dup {
+			break
+		}
+	}
+	t.m[p.id] = p
+	e.stats.pending.Add(1)
+	return nil
+}
+
+// take removes and returns the pending call with id, if it is still there.
+func (t *pendingTable) take(e *Endpoint, id MsgID) *pending {
+	t.mu.Lock()
+	p := t.m[id]
+	if p != nil {
+		delete(t.m, id)
+		e.stats.pending.Add(-1)
+	}
+	t.mu.Unlock()
+	return p
+}
+
+// resolve matches a reply or error reply to its call: by id, and only if
+// it came from the address the call was sent to. Anything else is dropped
+// and counted.
+func (t *pendingTable) resolve(e *Endpoint, h header, body []byte, from netip.AddrPort) {
+	t.mu.Lock()
+	p := t.m[h.id]
+	switch {
+	case p == nil:
+		t.mu.Unlock()
+		e.drop(&e.stats.unknownID, from, fmt.Errorf("reply with unknown id %s", h.id))
+		return
+	case p.to != from:
+		t.mu.Unlock()
+		e.drop(&e.stats.wrongSender, from, fmt.Errorf("reply for %s expected from %s", h.id, p.to))
+		return
+	}
+	var rerr *RemoteError
+	if h.typ == TypeError {
+		var err error
+		if rerr, err = parseErrorBody(body); err != nil {
+			t.mu.Unlock()
+			e.drop(&e.stats.malformed, from, err)
+			return
+		}
+	}
+	delete(t.m, h.id)
+	e.stats.pending.Add(-1)
+	t.mu.Unlock()
+	if rerr != nil {
+		p.complete(nil, rerr)
+		return
+	}
+	p.complete(append(Reply(nil), body...), nil)
+}
+
+// failAll completes every pending call with ErrClosed.
+func (t *pendingTable) failAll(e *Endpoint) {
+	t.mu.Lock()
+	all := make([]*pending, 0, len(t.m))
+	for id, p := range t.m {
+		all = append(all, p)
+		delete(t.m, id)
+	}
+	e.stats.pending.Store(0)
+	t.mu.Unlock()
+	for _, p := range all {
+		p.complete(nil, ErrClosed)
+	}
+}
+
+func (p *pending) complete(r Reply, err error) {
+	p.reply, p.err = r, err
+	p.done <- struct{}{}
+}
+
+// Call calls method on the peer at addr with args and waits for the
+// reply. It fails with an error wrapping ErrTimeout when no reply comes
+// in time, with a *RemoteError when a Go peer answers with an error, and
+// with ctx's error when ctx is cancelled.
+func (e *Endpoint) Call(ctx context.Context, addr netip.AddrPort, method string, args ...any) (Reply, error) {
+	return e.CallWith(ctx, CallOptions{}, addr, method, args...)
+}
+
+// CallWith is Call with per-call options.
+func (e *Endpoint) CallWith(ctx context.Context, o CallOptions, addr netip.AddrPort, method string, args ...any) (Reply, error) {
+	p := e.pending.get()
+	r, err := e.call(ctx, p, o, addr, method, args)
+	e.pending.recycle(p)
+	return r, err
+}
+
+// Go starts a call and returns at once; the returned Call's Done channel
+// is closed when it finishes. Use it to have many calls in flight.
+func (e *Endpoint) Go(ctx context.Context, addr netip.AddrPort, method string, args ...any) *Call {
+	return e.GoWith(ctx, CallOptions{}, addr, method, args...)
+}
+
+// GoWith is Go with per-call options.
+func (e *Endpoint) GoWith(ctx context.Context, o CallOptions, addr netip.AddrPort, method string, args ...any) *Call {
+	c := &Call{Addr: normalize(addr), Method: method, done: make(chan struct{})}
+	if e.closing.Load() {
+		c.Err = ErrClosed
+		e.stats.callsFailed.Add(1)
+		close(c.done)
+		return c
+	}
+	// The arguments are encoded now, before Go returns, so the caller may
+	// reuse them at once.
+	p := e.pending.get()
+	o = e.resolve(o)
+	if err := e.start(p, o, addr, method, args); err != nil {
+		e.stats.callsFailed.Add(1)
+		e.pending.recycle(p)
+		c.Err = err
+		close(c.done)
+		return c
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.await(ctx, p, o)
+		c.Reply, c.Err = p.reply, p.err
+		e.pending.recycle(p)
+		close(c.done)
+	}()
+	return c
+}
+
+// call runs one synchronous call on p.
+func (e *Endpoint) call(ctx context.Context, p *pending, o CallOptions, addr netip.AddrPort, method string, args []any) (Reply, error) {
+	o = e.resolve(o)
+	if err := e.start(p, o, addr, method, args); err != nil {
+		e.stats.callsFailed.Add(1)
+		return nil, err
+	}
+	e.await(ctx, p, o)
+	return p.reply, p.err
+}
+
+// resolve fills in a call's options from the endpoint's defaults.
+func (e *Endpoint) resolve(o CallOptions) CallOptions {
+	if o.Timeout <= 0 {
+		o.Timeout = e.cfg.timeout
+	}
+	if o.Retry == nil {
+		o.Retry = &e.cfg.retry
+	}
+	return o
+}
+
+// Notify sends a one-way message: the peer runs method's handler and sends
+// nothing back. Python peers ignore notifications.
+func (e *Endpoint) Notify(ctx context.Context, addr netip.AddrPort, method string, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.closing.Load() {
+		return ErrClosed
+	}
+	bp := e.getBuf()
+	defer e.putBuf(bp)
+	var id MsgID
+	rand.Read(id[:])
+	b, err := e.encodeRequest((*bp)[:0], TypeNotify, id, method, args)
+	if err != nil {
+		return err
+	}
+	return e.send(b, normalize(addr))
+}
+
+// start encodes the request, registers p and sends the datagram. The
+// pending entry is registered before anything is sent, so that even an
+// instant reply finds it.
+func (e *Endpoint) start(p *pending, o CallOptions, addr netip.AddrPort, method string, args []any) error {
+	if e.closing.Load() {
+		return ErrClosed
+	}
+	addr = normalize(addr)
+	if !addr.IsValid() || addr.Port() == 0 {
+		return fmt.Errorf("rpcudp: call %s: invalid address %s", method, addr)
+	}
+	p.to, p.method = addr, method
+	bp := e.getBuf()
+	defer e.putBuf(bp)
+	// The id is filled in after encoding: an oversize request must fail
+	// before it takes a slot in the pending table.
+	b, err := e.encodeRequest((*bp)[:0], TypeRequest, MsgID{}, method, args)
+	if err != nil {
+		return err
+	}
+	if err := e.pending.register(e, p); err != nil {
+		return err
+	}
+	copy(b[1:HeaderLen], p.id[:])
+	if o.Retry.enabled() {
+		p.req = append(p.req[:0], b...)
+	}
+	if err := e.send(b, addr); err != nil {
+		if e.pending.take(e, p.id) == nil {
+			// Close failed it meanwhile: consume its token so p stays
+			// reusable.
+			<-p.done
+		}
+		return err
+	}
+	return nil
+}
+
+// encodeRequest appends a whole request datagram to b.
+func (e *Endpoint) encodeRequest(b []byte, typ byte, id MsgID, method string, args []any) ([]byte, error) {
+	b = append(b, typ)
+	b = append(b, id[:]...)
+	b = appendArrayLen(b, 2)
+	b = appendStr(b, method)
+	b = appendArrayLen(b, len(args))
+	c := e.codecs.get()
+	defer e.codecs.put(c)
+	for i, a := range args {
+		var err error
+		if b, err = c.encode(b, a); err != nil {
+			return nil, fmt.Errorf("rpcudp: call %s: encode argument %d (%T): %w", method, i, a, err)
+		}
+		if len(b)-HeaderLen > MaxBody {
+			break
+		}
+	}
+	if n := len(b) - HeaderLen; n > MaxBody {
+		return nil, fmt.Errorf("%w: %s request body is over %d bytes (limit %d)", ErrMessageTooLarge, method, n, MaxBody)
+	}
+	return b, nil
+}
+
+// await waits for p's reply, resending on the retry policy, until the
+// call's deadline or ctx ends it. On return p is complete and out of the
+// table.
+func (e *Endpoint) await(ctx context.Context, p *pending, o CallOptions) {
+	if p.timer == nil {
+		p.timer = time.NewTimer(o.Timeout)
+	} else {
+		p.timer.Reset(o.Timeout)
+	}
+	defer p.timer.Stop()
+
+	var resend <-chan time.Time
+	var backoff time.Duration
+	if o.Retry.enabled() {
+		backoff = o.Retry.next(0)
+		rt := time.NewTimer(backoff)
+		defer rt.Stop()
+		resend = rt.C
+		for {
+			select {
+			case <-p.done:
+				e.count(p.err)
+				return
+			case <-p.timer.C:
+				e.abandon(p, fmt.Errorf("%w: %s to %s after %v", ErrTimeout, p.method, p.to, o.Timeout))
+				return
+			case <-ctx.Done():
+				e.abandon(p, ctxErr(ctx, p))
+				return
+			case <-resend:
+				if err := e.send(p.req, p.to); err == nil {
+					e.stats.retransmits.Add(1)
+				}
+				backoff = o.Retry.next(backoff)
+				rt.Reset(backoff)
+			}
+		}
+	}
+	select {
+	case <-p.done:
+		e.count(p.err)
+	case <-p.timer.C:
+		e.abandon(p, fmt.Errorf("%w: %s to %s after %v", ErrTimeout, p.method, p.to, o.Timeout))
+	case <-ctx.Done():
+		e.abandon(p, ctxErr(ctx, p))
+	}
+}
+
+// ctxErr is the error of a call that ctx ended: a deadline is also a
+// timeout.
+func ctxErr(ctx context.Context, p *pending) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s to %s: %w", ErrTimeout, p.method, p.to, err)
+	}
+	return fmt.Errorf("rpcudp: %s to %s: %w", p.method, p.to, err)
+}
+
+// abandon takes p out of the table and completes it with err, unless a
+// reply (or Close) got there first, in which case that result stands.
+func (e *Endpoint) abandon(p *pending, err error) {
+	if e.pending.take(e, p.id) != nil {
+		p.complete(nil, err)
+	}
+	<-p.done
+	e.count(p.err)
+}
+
+func (e *Endpoint) count(err error) {
+	switch {
+	case err == nil:
+		e.stats.callsOK.Add(1)
+	case errors.Is(err, ErrTimeout):
+		e.stats.callsTimedOut.Add(1)
+	default:
+		e.stats.callsFailed.Add(1)
+	}
+}

@@ -1,0 +1,266 @@
+package rpcudp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// addrPortConn is implemented by *net.UDPConn (and the simulated network's
+// conns): reads and writes without allocating a net.Addr.
+type addrPortConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// Endpoint is one peer's RPC socket: it serves the handlers registered on
+// it and makes calls to other peers, all over one net.PacketConn. It is safe
+// for concurrent use. Create one with Listen or New; end it with Close.
+type Endpoint struct {
+	conn   net.PacketConn
+	fast   addrPortConn // conn, when it has the allocation-free methods
+	local  netip.AddrPort
+	cfg    config
+	log    *slog.Logger
+	codecs codecPool
+	bufs   sync.Pool // *[]byte of cap MaxDatagram, for outgoing datagrams
+
+	pending  pendingTable
+	handlers handlerTable
+	cache    *replyCache
+	stats    counters
+
+	// baseCtx is handed to handlers; cancelled when Shutdown gives up
+	// waiting for them.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	closing  atomic.Bool
+	closed   chan struct{} // closed when Shutdown starts
+	readDone chan struct{} // closed when the read loop has returned
+	wg       sync.WaitGroup
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// Listen opens a UDP socket on addr ("127.0.0.1:0", "[::1]:0",
+// "0.0.0.0:8468", ...) and returns an endpoint serving on it.
+func Listen(ctx context.Context, addr string, opts ...Option) (*Endpoint, error) {
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("rpcudp: listen %s: %w", addr, err)
+	}
+	return New(conn, opts...), nil
+}
+
+// New returns an endpoint serving on conn, which may be any
+// net.PacketConn (a *net.UDPConn, a simulated network's conn, ...). The
+// endpoint owns conn from now on and closes it on Close.
+func New(conn net.PacketConn, opts ...Option) *Endpoint {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := &Endpoint{
+		conn:     conn,
+		cfg:      cfg,
+		log:      cfg.logger,
+		closed:   make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+	e.fast, _ = conn.(addrPortConn)
+	e.local = addrPortOf(conn.LocalAddr())
+	e.pending.init(cfg.maxPending)
+	e.handlers.init(cfg.interceptors)
+	if cfg.cacheSize > 0 {
+		e.cache = newReplyCache(cfg.cacheSize, cfg.cacheTTL)
+	}
+	e.baseCtx, e.cancelBase = context.WithCancel(context.Background())
+	if cfg.introspection {
+		e.handlers.register(MethodsMethod, e.handlers.methodsHandler())
+	}
+	e.wg.Add(1)
+	go e.readLoop()
+	return e
+}
+
+// LocalAddr returns the address the endpoint's socket is bound to.
+func (e *Endpoint) LocalAddr() netip.AddrPort { return e.local }
+
+// Stats returns a snapshot of the endpoint's counters.
+func (e *Endpoint) Stats() Stats { return e.stats.snapshot() }
+
+// Logger returns the endpoint's logger.
+func (e *Endpoint) Logger() *slog.Logger { return e.log }
+
+// readLoop is where every datagram enters. It owns the read buffer and
+// runs until the socket fails or the endpoint closes.
+func (e *Endpoint) readLoop() {
+	defer e.wg.Done()
+	defer close(e.readDone)
+	buf := make([]byte, MaxDatagram+1) // one spare byte detects oversize
+	for {
+		n, from, err := e.readFrom(buf)
+		if err != nil {
+			if e.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue // a stray deadline; keep reading
+			}
+			e.log.Warn("rpcudp: read failed; endpoint stops reading", "err", err)
+			return
+		}
+		e.stats.datagramsIn.Add(1)
+		if n > MaxDatagram {
+			e.stats.oversize.Add(1)
+			e.log.Debug("rpcudp: dropped oversize datagram", "from", from, "bytes", n)
+			continue
+		}
+		e.handleDatagram(buf[:n], from)
+	}
+}
+
+// handleDatagram decodes the header and routes one inbound datagram. b is
+// only valid during the call.
+func (e *Endpoint) handleDatagram(b []byte, from netip.AddrPort) {
+	h, body, err := parseHeader(b)
+	if err != nil {
+		e.drop(&e.stats.malformed, from, err)
+		return
+	}
+	switch h.typ {
+	case TypeResponse, TypeError:
+		e.pending.resolve(e, h, body, from)
+	case TypeRequest, TypeNotify:
+		e.dispatch(h, body, from)
+	default:
+		e.drop(&e.stats.malformed, from, fmt.Errorf("%w: unknown type byte 0x%02x", ErrMalformed, h.typ))
+	}
+}
+
+func (e *Endpoint) drop(c *atomic.Uint64, from netip.AddrPort, err error) {
+	c.Add(1)
+	e.log.Debug("rpcudp: dropped datagram", "from", from, "err", err)
+}
+
+func (e *Endpoint) readFrom(b []byte) (int, netip.AddrPort, error) {
+	if e.fast != nil {
+		n, ap, err := e.fast.ReadFromUDPAddrPort(b)
+		return n, normalize(ap), err
+	}
+	n, a, err := e.conn.ReadFrom(b)
+	return n, addrPortOf(a), err
+}
+
+// send is where every datagram leaves.
+func (e *Endpoint) send(b []byte, to netip.AddrPort) error {
+	var err error
+	if e.fast != nil {
+		_, err = e.fast.WriteToUDPAddrPort(b, to)
+	} else {
+		_, err = e.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	}
+	if err != nil {
+		e.stats.sendErrors.Add(1)
+		if e.closing.Load() {
+			return fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return fmt.Errorf("rpcudp: send to %s: %w", to, err)
+	}
+	e.stats.datagramsOut.Add(1)
+	return nil
+}
+
+// getBuf returns an empty buffer for an outgoing datagram.
+func (e *Endpoint) getBuf() *[]byte {
+	if b, ok := e.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, MaxDatagram)
+	return &b
+}
+
+func (e *Endpoint) putBuf(b *[]byte) {
+	if cap(*b) <= 2*MaxDatagram {
+		e.bufs.Put(b)
+	}
+}
+
+// Close shuts the endpoint down, waiting for running handlers at most the
+// shutdown timeout (WithShutdownTimeout, default 5 s). See Shutdown.
+func (e *Endpoint) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.shutdownTimeout)
+	defer cancel()
+	return e.Shutdown(ctx)
+}
+
+// Shutdown stops reading, fails every pending call with ErrClosed, waits
+// until running handlers have finished (their replies are still sent) or
+// ctx is done, and closes the socket. If ctx ends first, the handlers'
+// context is cancelled and Shutdown returns ctx's error after they return.
+// Calling it again returns the first call's result.
+func (e *Endpoint) Shutdown(ctx context.Context) error {
+	e.shutOnce.Do(func() { e.shutErr = e.shutdown(ctx) })
+	return e.shutErr
+}
+
+func (e *Endpoint) shutdown(ctx context.Context) error {
+	e.closing.Store(true)
+	close(e.closed)
+	// Stop the read loop but keep the socket open for handlers' replies.
+	if err := e.conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		e.conn.Close()
+	}
+	e.pending.failAll(e)
+	// Wait for the handlers (and the read loop and async waiters).
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("rpcudp: shutdown: handlers still running: %w", ctx.Err())
+		e.cancelBase()
+		e.conn.Close()
+		<-done
+	}
+	e.cancelBase()
+	if cerr := e.conn.Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
+
+// normalize unmaps IPv4-mapped IPv6 addresses, so that a peer has one
+// address whichever socket family saw it.
+func normalize(ap netip.AddrPort) netip.AddrPort {
+	if ap.Addr().Is4In6() {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return ap
+}
+
+// addrPortOf converts a net.Addr to a normalized netip.AddrPort.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return normalize(a.AddrPort())
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return normalize(ap)
+}

@@ -1,0 +1,256 @@
+package rpcudp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+)
+
+// MethodsMethod is the wire name of the built-in introspection method: it
+// answers with the sorted names of every method the endpoint serves. Turn
+// it off with WithoutIntrospection. (No Python rpc_ method can have this
+// name, since it holds a dot.)
+const MethodsMethod = "rpcudp.methods"
+
+// MethodPrefix is the prefix of the methods that Register exposes.
+const MethodPrefix = "RPC"
+
+// handlerTable maps wire names to handlers. Reads are lock-free: writers
+// copy the map.
+type handlerTable struct {
+	mu           sync.Mutex
+	m            atomic.Pointer[map[string]HandlerFunc]
+	interceptors []Interceptor
+}
+
+func (t *handlerTable) init(in []Interceptor) {
+	t.interceptors = in
+	m := map[string]HandlerFunc{}
+	t.m.Store(&m)
+}
+
+func (t *handlerTable) lookup(name []byte) HandlerFunc {
+	return (*t.m.Load())[string(name)]
+}
+
+func (t *handlerTable) register(name string, h HandlerFunc) {
+	for i := len(t.interceptors) - 1; i >= 0; i-- {
+		ic, next := t.interceptors[i], h
+		h = func(ctx context.Context, req *Request) (any, error) { return ic(ctx, req, next) }
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.m.Load()
+	m := make(map[string]HandlerFunc, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = h
+	t.m.Store(&m)
+}
+
+func (t *handlerTable) names() []string {
+	m := *t.m.Load()
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (t *handlerTable) methodsHandler() HandlerFunc {
+	return func(_ context.Context, req *Request) (any, error) {
+		if err := req.DecodeArgs(); err != nil {
+			return nil, err
+		}
+		return t.names(), nil
+	}
+}
+
+// Methods returns the sorted wire names of every method the endpoint
+// serves.
+func (e *Endpoint) Methods() []string { return e.handlers.names() }
+
+// Handle registers fn under the wire name. fn is a HandlerFunc (or a func
+// of that signature), or a typed function
+//
+//	func(ctx context.Context, from netip.AddrPort, arg1 T1, ..., argN TN) (R, error)
+//
+// whose arguments are decoded from the request's positional arguments (the
+// last may be variadic) and whose result is packed as the reply. The
+// results may also be (R), (error) or none. A later Handle with the same
+// name replaces the earlier one.
+func (e *Endpoint) Handle(name string, fn any) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty method name", ErrBadHandler)
+	}
+	h, err := toHandler(name, fn)
+	if err != nil {
+		return err
+	}
+	e.handlers.register(name, h)
+	return nil
+}
+
+// Register exposes every exported method of rcvr whose name starts with
+// "RPC" (Python's rpc_ prefix) and has a signature Handle accepts. The
+// wire name is the rest of the Go name in snake case: RPCFindNode is
+// served as "find_node", RPCSayhi as "sayhi", RPCGetHTTPStatus as
+// "get_http_status". A method with the prefix but an unusable signature is
+// an error, so that a typo does not silently leave a method unserved.
+func (e *Endpoint) Register(rcvr any) error {
+	v := reflect.ValueOf(rcvr)
+	t := v.Type()
+	var found int
+	for i := 0; i < t.NumMethod(); i++ {
+		m := t.Method(i)
+		if !strings.HasPrefix(m.Name, MethodPrefix) || len(m.Name) == len(MethodPrefix) {
+			continue
+		}
+		name := WireName(m.Name)
+		if err := e.Handle(name, v.Method(i).Interface()); err != nil {
+			return fmt.Errorf("rpcudp: register %s.%s: %w", t, m.Name, err)
+		}
+		found++
+	}
+	if found == 0 {
+		return fmt.Errorf("%w: %s has no exported %s methods", ErrBadHandler, t, MethodPrefix)
+	}
+	return nil
+}
+
+// WireName returns the wire name Register gives a Go method name:
+// the RPC prefix removed and the rest in snake case.
+func WireName(goName string) string {
+	s := []rune(strings.TrimPrefix(goName, MethodPrefix))
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			prevLower := i > 0 && (unicode.IsLower(s[i-1]) || unicode.IsDigit(s[i-1]))
+			nextLower := i > 0 && i+1 < len(s) && unicode.IsLower(s[i+1]) && unicode.IsUpper(s[i-1])
+			if prevLower || nextLower {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var (
+	ctxType      = reflect.TypeFor[context.Context]()
+	addrPortType = reflect.TypeFor[netip.AddrPort]()
+	errType      = reflect.TypeFor[error]()
+	requestType  = reflect.TypeFor[*Request]()
+)
+
+// toHandler adapts fn to a HandlerFunc.
+func toHandler(name string, fn any) (HandlerFunc, error) {
+	switch f := fn.(type) {
+	case nil:
+		return nil, fmt.Errorf("%w: %s: nil handler", ErrBadHandler, name)
+	case HandlerFunc:
+		return f, nil
+	case func(context.Context, *Request) (any, error):
+		return f, nil
+	}
+	v := reflect.ValueOf(fn)
+	t := v.Type()
+	if t.Kind() != reflect.Func {
+		return nil, fmt.Errorf("%w: %s: %T is not a function", ErrBadHandler, name, fn)
+	}
+	if t.NumIn() < 2 || t.In(0) != ctxType || t.In(1) != addrPortType {
+		return nil, fmt.Errorf("%w: %s: %s must take (context.Context, netip.AddrPort, args...)", ErrBadHandler, name, t)
+	}
+	for i := 2; i < t.NumIn(); i++ {
+		if t.In(i) == requestType {
+			return nil, fmt.Errorf("%w: %s: *Request is only for HandlerFunc", ErrBadHandler, name)
+		}
+	}
+	hasResult, hasErr := false, false
+	switch t.NumOut() {
+	case 0:
+	case 1:
+		if t.Out(0) == errType {
+			hasErr = true
+		} else {
+			hasResult = true
+		}
+	case 2:
+		if t.Out(1) != errType {
+			return nil, fmt.Errorf("%w: %s: %s: second result must be error", ErrBadHandler, name, t)
+		}
+		hasResult, hasErr = true, true
+	default:
+		return nil, fmt.Errorf("%w: %s: %s returns too many results", ErrBadHandler, name, t)
+	}
+	return reflectHandler(v, t, hasResult, hasErr), nil
+}
+
+func reflectHandler(fn reflect.Value, t reflect.Type, hasResult, hasErr bool) HandlerFunc {
+	fixed := t.NumIn() - 2
+	variadic := t.IsVariadic()
+	if variadic {
+		fixed--
+	}
+	return func(ctx context.Context, req *Request) (any, error) {
+		n := req.NumArgs()
+		if n < fixed || (!variadic && n > fixed) {
+			want := fmt.Sprint(fixed)
+			if variadic {
+				want = fmt.Sprintf("at least %d", fixed)
+			}
+			return nil, fmt.Errorf("%w: %s takes %s arguments, got %d", ErrBadArgs, req.Method, want, n)
+		}
+		in := make([]reflect.Value, 2, t.NumIn())
+		in[0] = reflect.ValueOf(ctx)
+		if ctx == nil {
+			in[0] = reflect.Zero(ctxType)
+		}
+		in[1] = reflect.ValueOf(req.From)
+		var rest reflect.Value
+		if variadic {
+			rest = reflect.MakeSlice(t.In(t.NumIn()-1), n-fixed, n-fixed)
+		}
+		err := req.decode(func(i int, d *decoder) error {
+			if i < fixed {
+				v := reflect.New(t.In(i + 2)).Elem()
+				if err := d.DecodeValue(v); err != nil {
+					return err
+				}
+				in = append(in, v)
+				return nil
+			}
+			return d.DecodeValue(rest.Index(i - fixed))
+		})
+		if err != nil {
+			return nil, err
+		}
+		var out []reflect.Value
+		if variadic {
+			in = append(in, rest)
+			out = fn.CallSlice(in)
+		} else {
+			out = fn.Call(in)
+		}
+		var result any
+		var rerr error
+		if hasResult {
+			result = out[0].Interface()
+		}
+		if hasErr {
+			if e := out[len(out)-1]; !e.IsNil() {
+				rerr = e.Interface().(error)
+			}
+		}
+		return result, rerr
+	}
+}

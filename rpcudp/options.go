@@ -1,0 +1,153 @@
+package rpcudp
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults for an Endpoint's options.
+const (
+	DefaultTimeout         = 5 * time.Second // Python rpcudp's wait_timeout
+	DefaultHandlerSlots    = 256
+	DefaultMaxPending      = 1 << 16
+	DefaultReplyCacheSize  = 1024
+	DefaultReplyCacheTTL   = 30 * time.Second
+	DefaultShutdownTimeout = 5 * time.Second
+)
+
+// RetryPolicy controls how a call resends its request (with the same
+// message id) while no reply has come. The zero value disables retries, as
+// in Python rpcudp.
+type RetryPolicy struct {
+	// Initial is the wait before the first resend; zero disables retries.
+	Initial time.Duration
+	// Max caps the wait between resends, which doubles each time
+	// (default 8 x Initial).
+	Max time.Duration
+}
+
+func (p RetryPolicy) enabled() bool { return p.Initial > 0 }
+
+func (p RetryPolicy) next(prev time.Duration) time.Duration {
+	if prev == 0 {
+		return p.Initial
+	}
+	max := p.Max
+	if max <= 0 {
+		max = 8 * p.Initial
+	}
+	if next := 2 * prev; next < max {
+		return next
+	}
+	return max
+}
+
+// CallOptions override an endpoint's defaults for one call.
+type CallOptions struct {
+	// Timeout for this call; zero means the endpoint's. A deadline on the
+	// call's context wins if it comes first.
+	Timeout time.Duration
+	// Retry for this call; nil means the endpoint's.
+	Retry *RetryPolicy
+}
+
+// Option configures an Endpoint.
+type Option func(*config)
+
+type config struct {
+	timeout         time.Duration
+	retry           RetryPolicy
+	logger          *slog.Logger
+	slots           int
+	maxPending      int
+	cacheSize       int
+	cacheTTL        time.Duration
+	shutdownTimeout time.Duration
+	introspection   bool
+	interceptors    []Interceptor
+}
+
+func defaultConfig() config {
+	return config{
+		timeout:         DefaultTimeout,
+		logger:          slog.New(slog.DiscardHandler),
+		slots:           DefaultHandlerSlots,
+		maxPending:      DefaultMaxPending,
+		cacheSize:       DefaultReplyCacheSize,
+		cacheTTL:        DefaultReplyCacheTTL,
+		shutdownTimeout: DefaultShutdownTimeout,
+		introspection:   true,
+	}
+}
+
+// WithTimeout sets how long a call waits for its reply (default 5 s).
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithRetry turns on retries for every call (off by default).
+func WithRetry(p RetryPolicy) Option { return func(c *config) { c.retry = p } }
+
+// WithLogger sets the logger (default: discard everything).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithHandlerSlots bounds how many handlers run at once (default 256). A
+// request arriving when every slot is busy is dropped and counted.
+func WithHandlerSlots(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.slots = n
+		}
+	}
+}
+
+// WithMaxPending bounds how many calls may wait for replies at once
+// (default 65536); beyond it calls fail with ErrTooManyPending.
+func WithMaxPending(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxPending = n
+		}
+	}
+}
+
+// WithReplyCache sizes the cache of recent replies that answers a retried
+// request without running its handler again (default 1024 entries kept
+// for 30 s). A size of 0 turns the cache off.
+func WithReplyCache(size int, ttl time.Duration) Option {
+	return func(c *config) {
+		c.cacheSize = max(size, 0)
+		if ttl > 0 {
+			c.cacheTTL = ttl
+		}
+	}
+}
+
+// WithShutdownTimeout bounds how long Close waits for running handlers
+// (default 5 s).
+func WithShutdownTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.shutdownTimeout = d
+		}
+	}
+}
+
+// WithoutIntrospection removes the built-in MethodsMethod handler.
+func WithoutIntrospection() Option { return func(c *config) { c.introspection = false } }
+
+// WithInterceptors adds interceptors around every inbound request; the
+// first one given is the outermost.
+func WithInterceptors(in ...Interceptor) Option {
+	return func(c *config) { c.interceptors = append(c.interceptors, in...) }
+}

@@ -1,0 +1,121 @@
+package rpcudp
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// replyCache remembers the replies to recent requests, so that a request
+// resent by a retrying caller (same id, same sender) is answered again
+// without running its handler twice. It is a fixed ring of slots: the
+// oldest entry gives way to the newest, and entries also expire after ttl.
+// Reply buffers are reused, so a warm cache does not allocate.
+type replyCache struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	idx   map[cacheKey]int
+	slots []cacheSlot
+	next  int
+	gen   uint64
+}
+
+type cacheKey struct {
+	id   MsgID
+	from netip.AddrPort
+}
+
+type cacheSlot struct {
+	key     cacheKey
+	used    bool
+	running bool
+	gen     uint64
+	at      time.Time
+	reply   []byte
+}
+
+// cacheRef names a slot reserved by begin; slot -1 is no slot.
+type cacheRef struct {
+	slot int
+	gen  uint64
+}
+
+type cacheState int
+
+const (
+	cacheNew      cacheState = iota // first sight: a slot is reserved
+	cacheRunning                    // the first copy is still being served
+	cacheAnswered                   // answered again from the cache
+)
+
+func newReplyCache(size int, ttl time.Duration) *replyCache {
+	return &replyCache{ttl: ttl, idx: make(map[cacheKey]int, size), slots: make([]cacheSlot, size)}
+}
+
+// begin looks a request up. A new one gets a slot marked running; a
+// repeated, answered one has its cached reply resent.
+func (c *replyCache) begin(id MsgID, from netip.AddrPort, e *Endpoint) (cacheState, cacheRef) {
+	k := cacheKey{id, from}
+	now := time.Now()
+	c.mu.Lock()
+	if i, ok := c.idx[k]; ok {
+		s := &c.slots[i]
+		if now.Sub(s.at) < c.ttl {
+			if s.running {
+				c.mu.Unlock()
+				return cacheRunning, cacheRef{slot: -1}
+			}
+			bp := e.getBuf()
+			b := append((*bp)[:0], s.reply...)
+			c.mu.Unlock()
+			e.send(b, from)
+			e.putBuf(bp)
+			return cacheAnswered, cacheRef{slot: -1}
+		}
+		delete(c.idx, k)
+		s.used = false
+	}
+	i := c.next
+	c.next = (c.next + 1) % len(c.slots)
+	s := &c.slots[i]
+	if s.used {
+		delete(c.idx, s.key)
+	}
+	c.gen++
+	s.key, s.used, s.running, s.gen, s.at = k, true, true, c.gen, now
+	s.reply = s.reply[:0]
+	c.idx[k] = i
+	c.mu.Unlock()
+	return cacheNew, cacheRef{slot: i, gen: s.gen}
+}
+
+// finish stores the reply in the reserved slot, unless the slot was
+// recycled meanwhile.
+func (c *replyCache) finish(r cacheRef, reply []byte) {
+	if c == nil || r.slot < 0 {
+		return
+	}
+	c.mu.Lock()
+	if s := &c.slots[r.slot]; s.gen == r.gen && s.used {
+		s.running = false
+		s.reply = append(s.reply[:0], reply...)
+		if cap(s.reply) > MaxDatagram {
+			s.reply = append([]byte(nil), reply...)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// abort releases a reserved slot: the request was not served, so a resend
+// should be treated as new.
+func (c *replyCache) abort(r cacheRef) {
+	if c == nil || r.slot < 0 {
+		return
+	}
+	c.mu.Lock()
+	if s := &c.slots[r.slot]; s.gen == r.gen && s.used {
+		delete(c.idx, s.key)
+		s.used = false
+	}
+	c.mu.Unlock()
+}

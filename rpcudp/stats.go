@@ -1,0 +1,73 @@
+package rpcudp
+
+import "sync/atomic"
+
+// Stats is a snapshot of an endpoint's counters.
+type Stats struct {
+	DatagramsIn  uint64 // datagrams read from the socket
+	DatagramsOut uint64 // datagrams written to the socket
+	SendErrors   uint64 // writes the socket refused
+
+	CallsOK       uint64 // calls that got a reply (an error reply counts as failed)
+	CallsTimedOut uint64 // calls that got no reply before their deadline
+	CallsFailed   uint64 // calls that failed otherwise: error reply, cancelled, closed, send error
+	Retransmits   uint64 // requests resent by the retry policy
+
+	Requests      uint64 // requests handed to a handler
+	Notifications uint64 // notifications handed to a handler
+	CacheHits     uint64 // repeated requests answered from the reply cache
+	ErrorReplies  uint64 // error replies sent
+
+	Drops Drops // inbound datagrams dropped, by reason
+
+	Pending int64 // calls waiting for a reply now
+	Running int64 // handlers running now
+}
+
+// Drops counts inbound datagrams dropped, by reason.
+type Drops struct {
+	Malformed   uint64 // too short, unknown type byte, bad msgpack, wrong shape
+	Oversize    uint64 // over MaxDatagram bytes
+	UnknownID   uint64 // a reply whose id no call is waiting for
+	WrongSender uint64 // a reply from an address other than the one called
+	Overload    uint64 // every handler slot was busy
+	RateLimited uint64 // refused by an interceptor with ErrRateLimited
+	Duplicate   uint64 // a repeated request whose first copy is still running
+}
+
+type counters struct {
+	datagramsIn, datagramsOut, sendErrors       atomic.Uint64
+	callsOK, callsTimedOut, callsFailed         atomic.Uint64
+	retransmits                                 atomic.Uint64
+	requests, notifications, cacheHits, errReps atomic.Uint64
+	malformed, oversize, unknownID, wrongSender atomic.Uint64
+	overload, rateLimited, duplicate            atomic.Uint64
+	pending, running                            atomic.Int64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		DatagramsIn:   c.datagramsIn.Load(),
+		DatagramsOut:  c.datagramsOut.Load(),
+		SendErrors:    c.sendErrors.Load(),
+		CallsOK:       c.callsOK.Load(),
+		CallsTimedOut: c.callsTimedOut.Load(),
+		CallsFailed:   c.callsFailed.Load(),
+		Retransmits:   c.retransmits.Load(),
+		Requests:      c.requests.Load(),
+		Notifications: c.notifications.Load(),
+		CacheHits:     c.cacheHits.Load(),
+		ErrorReplies:  c.errReps.Load(),
+		Drops: Drops{
+			Malformed:   c.malformed.Load(),
+			Oversize:    c.oversize.Load(),
+			UnknownID:   c.unknownID.Load(),
+			WrongSender: c.wrongSender.Load(),
+			Overload:    c.overload.Load(),
+			RateLimited: c.rateLimited.Load(),
+			Duplicate:   c.duplicate.Load(),
+		},
+		Pending: c.pending.Load(),
+		Running: c.running.Load(),
+	}
+}
