@@ -30,6 +30,8 @@ type Endpoint struct {
 	log    *slog.Logger
 	codecs codecPool
 	bufs   sync.Pool // *[]byte of cap MaxDatagram, for outgoing datagrams
+	reqs   sync.Pool // *Request, for inbound requests
+	jobs   chan job  // to idle handler workers
 
 	pending  pendingTable
 	handlers handlerTable
@@ -74,6 +76,7 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 		log:      cfg.logger,
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
+		jobs:     make(chan job),
 	}
 	e.fast, _ = conn.(addrPortConn)
 	e.local = addrPortOf(conn.LocalAddr())

@@ -39,6 +39,17 @@ func (t *handlerTable) lookup(name []byte) HandlerFunc {
 	return (*t.m.Load())[string(name)]
 }
 
+// name returns the table's own copy of a wire name, so that requests do
+// not allocate one.
+func (t *handlerTable) name(b []byte) string {
+	for k := range *t.m.Load() {
+		if k == string(b) {
+			return k
+		}
+	}
+	return string(b)
+}
+
 func (t *handlerTable) register(name string, h HandlerFunc) {
 	for i := len(t.interceptors) - 1; i >= 0; i-- {
 		ic, next := t.interceptors[i], h

@@ -45,24 +45,55 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) {
 		e.drop(&e.stats.overload, from, fmt.Errorf("all %d handler slots busy", e.cfg.slots))
 		return
 	}
-	req := &Request{
-		From:   from,
-		Method: string(method),
-		ID:     h.id,
-		Notify: notify,
-		nargs:  nargs,
-		args:   append([]byte(nil), args...),
-		codecs: &e.codecs,
+	req, _ := e.reqs.Get().(*Request)
+	if req == nil {
+		req = &Request{codecs: &e.codecs}
 	}
-	e.wg.Add(1)
-	go e.serve(hf, req, ref)
+	req.From, req.ID, req.Notify, req.nargs = from, h.id, notify, nargs
+	req.Method = e.handlers.name(method)
+	req.args = append(req.args[:0], args...)
+	e.startJob(job{hf: hf, req: req, ref: ref})
+}
+
+// job is one request handed to a handler slot.
+type job struct {
+	hf  HandlerFunc
+	req *Request
+	ref cacheRef
+}
+
+// startJob hands j to an idle worker, or starts a new one. Workers are
+// never more than the handler slots (a job only exists while a slot is
+// held), stay for the next job, and end when the endpoint closes.
+func (e *Endpoint) startJob(j job) {
+	select {
+	case e.jobs <- j:
+	default:
+		e.wg.Add(1)
+		go e.worker(j)
+	}
+}
+
+func (e *Endpoint) worker(j job) {
+	defer e.wg.Done()
+	for {
+		e.serve(j.hf, j.req, j.ref)
+		e.stats.running.Add(-1)
+		j.req.args = j.req.args[:0]
+		if cap(j.req.args) <= MaxDatagram {
+			e.reqs.Put(j.req)
+		}
+		select {
+		case j = <-e.jobs:
+		case <-e.closed:
+			return
+		}
+	}
 }
 
 // serve runs one handler in its slot and sends its answer: the reply, or
 // for Go callers an error reply.
 func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
-	defer e.wg.Done()
-	defer e.stats.running.Add(-1)
 	if req.Notify {
 		e.stats.notifications.Add(1)
 	} else {

@@ -1,0 +1,261 @@
+package kademlia
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // SHA-1 is what Python's kademlia uses for ids and key digests.
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"math/bits"
+	"strconv"
+	"strings"
+)
+
+// IDLen is the length of an ID in bytes (160 bits, the size of a SHA-1
+// digest).
+const IDLen = 20
+
+// IDBits is the length of an ID in bits.
+const IDBits = IDLen * 8
+
+// ErrBadID reports a byte string that is not exactly IDLen bytes long and so
+// cannot be a node id or key digest.
+var ErrBadID = errors.New("kademlia: node id must be 20 bytes")
+
+// ErrKeyType reports a key whose Go type has no Python counterpart that
+// Digest knows how to hash.
+var ErrKeyType = errors.New("kademlia: unsupported key type")
+
+// ID is a 160-bit node id or key digest. It is read as a big-endian unsigned
+// integer, exactly as Python's kademlia reads Node.long_id
+// (int(id.hex(), 16)), so comparisons of IDs and of XOR distances are
+// byte-wise lexicographic comparisons.
+//
+// The zero ID is a valid id (the all-zero digest), not a "missing" marker.
+type ID [IDLen]byte
+
+// IDFromBytes converts a 20-byte slice into an ID. Any other length returns
+// an error wrapping ErrBadID.
+func IDFromBytes(b []byte) (ID, error) {
+	var id ID
+	if len(b) != IDLen {
+		return id, fmt.Errorf("%w: got %d bytes", ErrBadID, len(b))
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// ParseID parses the 40-digit hexadecimal form produced by ID.String. Any
+// other input returns an error wrapping ErrBadID.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 2*IDLen {
+		return id, fmt.Errorf("%w: %q is not 40 hex digits", ErrBadID, s)
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return ID{}, fmt.Errorf("%w: %q: %v", ErrBadID, s, err)
+	}
+	return id, nil
+}
+
+// String returns the id as 40 lower-case hexadecimal digits, the same as
+// Python's id.hex().
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// Bytes returns a fresh copy of the id's 20 bytes (as sent on the wire).
+func (id ID) Bytes() []byte {
+	b := make([]byte, IDLen)
+	copy(b, id[:])
+	return b
+}
+
+// IsZero reports whether id is the all-zero id.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// Xor returns id XOR o, the Kademlia distance between the two ids as a
+// big-endian 160-bit integer.
+func (id ID) Xor(o ID) ID {
+	var d ID
+	for i := range id {
+		d[i] = id[i] ^ o[i]
+	}
+	return d
+}
+
+// Compare compares the ids as big-endian integers and returns -1, 0 or +1.
+func (id ID) Compare(o ID) int { return bytes.Compare(id[:], o[:]) }
+
+// Less reports whether id < o as big-endian integers.
+func (id ID) Less(o ID) bool { return id.Compare(o) < 0 }
+
+// CommonPrefixLen returns the number of leading bits id and o have in
+// common: 160 for equal ids, 0 when the first bits differ.
+func (id ID) CommonPrefixLen(o ID) int {
+	for i := range id {
+		if x := id[i] ^ o[i]; x != 0 {
+			return i*8 + bits.LeadingZeros8(x)
+		}
+	}
+	return IDBits
+}
+
+// CompareDistance compares the XOR distances of a and b from target and
+// returns -1 if a is closer, +1 if b is closer and 0 if a == b (distinct ids
+// are never at the same distance from a target).
+func CompareDistance(target, a, b ID) int {
+	for i := range target {
+		da, db := a[i]^target[i], b[i]^target[i]
+		if da != db {
+			if da < db {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// cmpDistance is CompareDistance under the package-internal name used by
+// the lookup code.
+func cmpDistance(target, a, b ID) int { return CompareDistance(target, a, b) }
+
+// CloserTo reports whether a is strictly closer to target than b in XOR
+// distance.
+func CloserTo(target, a, b ID) bool { return CompareDistance(target, a, b) < 0 }
+
+// DigestBytes returns the SHA-1 digest of b as an ID.
+func DigestBytes(b []byte) ID { return ID(sha1.Sum(b)) } //nolint:gosec // protocol-mandated
+
+// Digest hashes a DHT key into an ID exactly as Python's
+// kademlia.utils.digest does: bytes are hashed as they are and any other
+// value is hashed as the UTF-8 encoding of str(value). Supported keys:
+//
+//   - []byte: hashed as is.
+//   - string: its bytes (Go strings are UTF-8).
+//   - every Go integer type and *big.Int: the decimal string, as Python's
+//     str(42) == "42" and str(-7) == "-7".
+//   - bool: "True" or "False".
+//   - float64 and float32 (widened to float64, as Python has only double
+//     floats): Python's repr, e.g. "3.25", "1.0", "1e+16", "1e-05", "inf",
+//     "nan".
+//   - ID: returned unchanged (the key is already a digest).
+//
+// Any other type, including nil, returns an error wrapping ErrKeyType.
+func Digest(key any) (ID, error) {
+	switch k := key.(type) {
+	case ID:
+		return k, nil
+	case []byte:
+		return DigestBytes(k), nil
+	case string:
+		return DigestBytes([]byte(k)), nil
+	case bool:
+		if k {
+			return DigestBytes([]byte("True")), nil
+		}
+		return DigestBytes([]byte("False")), nil
+	case int:
+		return digestString(strconv.FormatInt(int64(k), 10)), nil
+	case int8:
+		return digestString(strconv.FormatInt(int64(k), 10)), nil
+	case int16:
+		return digestString(strconv.FormatInt(int64(k), 10)), nil
+	case int32:
+		return digestString(strconv.FormatInt(int64(k), 10)), nil
+	case int64:
+		return digestString(strconv.FormatInt(k, 10)), nil
+	case uint:
+		return digestString(strconv.FormatUint(uint64(k), 10)), nil
+	case uint8:
+		return digestString(strconv.FormatUint(uint64(k), 10)), nil
+	case uint16:
+		return digestString(strconv.FormatUint(uint64(k), 10)), nil
+	case uint32:
+		return digestString(strconv.FormatUint(uint64(k), 10)), nil
+	case uint64:
+		return digestString(strconv.FormatUint(k, 10)), nil
+	case uintptr:
+		return digestString(strconv.FormatUint(uint64(k), 10)), nil
+	case *big.Int:
+		if k == nil {
+			return ID{}, fmt.Errorf("%w: nil *big.Int", ErrKeyType)
+		}
+		return digestString(k.String()), nil
+	case float64:
+		return digestString(pyReprFloat(k)), nil
+	case float32:
+		return digestString(pyReprFloat(float64(k))), nil
+	default:
+		return ID{}, fmt.Errorf("%w: %T", ErrKeyType, key)
+	}
+}
+
+func digestString(s string) ID { return DigestBytes([]byte(s)) }
+
+// pyReprFloat formats f as Python 3's repr(float) / str(float): the shortest
+// decimal digits that round-trip, written in fixed notation with at least one
+// fractional digit ("1.0", "3.25", "1000000000000000.0") unless the decimal
+// exponent is below -4 or at least 16, where scientific notation with a signed
+// exponent of at least two digits is used ("1e-05", "1e+16",
+// "1.2345678901234568e+17"). Non-finite values are "inf", "-inf" and "nan".
+func pyReprFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	// Go's shortest 'e' formatting has the same digits and the same
+	// exponent layout (sign, at least two digits) as Python's repr.
+	sci := strconv.FormatFloat(f, 'e', -1, 64)
+	i := strings.LastIndexByte(sci, 'e')
+	exp, err := strconv.Atoi(sci[i+1:])
+	if err != nil {
+		// Unreachable: FormatFloat always writes a decimal exponent.
+		return sci
+	}
+	if exp < -4 || exp >= 16 {
+		return sci
+	}
+	fixed := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsRune(fixed, '.') {
+		fixed += ".0"
+	}
+	return fixed
+}
+
+// RandomID returns an id drawn uniformly from the whole 160-bit space using
+// crypto/rand.
+func RandomID() ID {
+	var id ID
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go >= 1.24).
+	return id
+}
+
+// RandomIDInRange returns an id drawn uniformly from the inclusive range
+// [lo, hi] using crypto/rand. If lo > hi the bounds are swapped.
+func RandomIDInRange(lo, hi ID) ID {
+	if hi.Less(lo) {
+		lo, hi = hi, lo
+	}
+	if lo == hi {
+		return lo
+	}
+	l := new(big.Int).SetBytes(lo[:])
+	n := new(big.Int).SetBytes(hi[:])
+	n.Sub(n, l).Add(n, big.NewInt(1)) // size of the range, at most 2^160
+	r, err := rand.Int(rand.Reader, n)
+	if err != nil {
+		// Unreachable: crypto/rand.Reader does not fail and n > 0.
+		panic(fmt.Sprintf("kademlia: crypto/rand failed: %v", err))
+	}
+	r.Add(r, l)
+	var id ID
+	r.FillBytes(id[:])
+	return id
+}

@@ -1,0 +1,269 @@
+package kademlia
+
+import (
+	"container/heap"
+	"container/list"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// MemoryStorage is an in-memory Storage, the Go counterpart of Python's
+// ForgetfulStorage with size bounds added. Iteration is oldest first: a Put
+// moves its key to the end, as Python's OrderedDict-based storage does.
+// Expired items are removed eagerly by every call (a min-heap on expiry
+// makes that O(log n) per expired item).
+type MemoryStorage struct {
+	cfg StorageConfig
+
+	mu     sync.Mutex
+	items  map[ID]*memItem
+	order  *list.List // of *memItem, oldest (least recently put) first
+	expiry memExpiryHeap
+	bytes  int64
+	closed bool
+}
+
+var _ Storage = (*MemoryStorage)(nil)
+
+type memItem struct {
+	key   ID
+	value Value
+	meta  Meta
+	elem  *list.Element
+	index int // position in the expiry heap
+}
+
+// memExpiryHeap is a min-heap of items ordered by expiry.
+type memExpiryHeap []*memItem
+
+func (h memExpiryHeap) Len() int { return len(h) }
+func (h memExpiryHeap) Less(i, j int) bool {
+	return h[i].meta.Expires.Before(h[j].meta.Expires)
+}
+func (h memExpiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *memExpiryHeap) Push(x any) {
+	it := x.(*memItem)
+	it.index = len(*h)
+	*h = append(*h, it)
+}
+func (h *memExpiryHeap) Pop() any {
+	old := *h
+	n := len(old)
+	it := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	it.index = -1
+	return it
+}
+
+// NewMemoryStorage returns an empty MemoryStorage configured by cfg (zero
+// fields take the Default* values).
+func NewMemoryStorage(cfg StorageConfig) *MemoryStorage {
+	return &MemoryStorage{
+		cfg:   cfg.withDefaults(),
+		items: make(map[ID]*memItem),
+		order: list.New(),
+	}
+}
+
+// Put implements Storage.
+func (s *MemoryStorage) Put(key ID, v Value, opts PutOptions) error {
+	if err := checkPutValue(v); err != nil {
+		return err
+	}
+	ttl, err := resolveTTL(opts, s.cfg.TTL)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("kademlia: storage put: %w", ErrStorageClosed)
+	}
+	now := s.cfg.Now()
+	s.purgeLocked(now)
+
+	size := itemSize(v)
+	old, exists := s.items[key]
+	count, bytes := len(s.items)+1, s.bytes+size
+	if exists {
+		count--
+		bytes -= itemSize(old.value)
+	}
+	if err := checkBounds(s.cfg, count, bytes, key, size); err != nil {
+		return err
+	}
+
+	meta := Meta{Stored: now, Expires: expiryFor(now, ttl), Original: opts.Original}
+	if exists {
+		if opts.KeepExpiry {
+			meta.Expires = old.meta.Expires
+		}
+		meta.Original = mergeOriginal(opts, true, old.meta.Original, old.value, v)
+		old.value = v
+		old.meta = meta
+		s.order.MoveToBack(old.elem)
+		heap.Fix(&s.expiry, old.index)
+	} else {
+		it := &memItem{key: key, value: v, meta: meta}
+		it.elem = s.order.PushBack(it)
+		heap.Push(&s.expiry, it)
+		s.items[key] = it
+	}
+	s.bytes = bytes
+	return nil
+}
+
+// Get implements Storage.
+func (s *MemoryStorage) Get(key ID) (Value, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Value{}, false, fmt.Errorf("kademlia: storage get: %w", ErrStorageClosed)
+	}
+	s.purgeLocked(s.cfg.Now())
+	it, ok := s.items[key]
+	if !ok {
+		return Value{}, false, nil
+	}
+	return it.value, true, nil
+}
+
+// Delete implements Storage.
+func (s *MemoryStorage) Delete(key ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("kademlia: storage delete: %w", ErrStorageClosed)
+	}
+	if it, ok := s.items[key]; ok {
+		heap.Remove(&s.expiry, it.index)
+		s.removeLocked(it)
+	}
+	return nil
+}
+
+// Iterate implements Storage, visiting items oldest first. fn runs on a
+// snapshot taken when Iterate is called, without holding the lock.
+func (s *MemoryStorage) Iterate(fn func(key ID, v Value, m Meta) bool) error {
+	snap, err := s.snapshot(func(*memItem) bool { return true })
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	for _, it := range snap {
+		if !now.Before(it.Meta.Expires) {
+			continue // expired while earlier callbacks ran
+		}
+		if !fn(it.Key, it.Value, it.Meta) {
+			break
+		}
+	}
+	return nil
+}
+
+// OlderThan implements Storage.
+func (s *MemoryStorage) OlderThan(d time.Duration) ([]StoredItem, error) {
+	cutoff := s.cfg.Now().Add(-d)
+	items, err := s.snapshot(func(it *memItem) bool { return !it.meta.Stored.After(cutoff) })
+	if err != nil {
+		return nil, err
+	}
+	sortItems(items)
+	return items, nil
+}
+
+// Originals implements Storage.
+func (s *MemoryStorage) Originals() ([]StoredItem, error) {
+	items, err := s.snapshot(func(it *memItem) bool { return it.meta.Original })
+	if err != nil {
+		return nil, err
+	}
+	sortItems(items)
+	return items, nil
+}
+
+// Purge implements Storage.
+func (s *MemoryStorage) Purge() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, fmt.Errorf("kademlia: storage purge: %w", ErrStorageClosed)
+	}
+	return s.purgeLocked(s.cfg.Now()), nil
+}
+
+// Len implements Storage.
+func (s *MemoryStorage) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0
+	}
+	s.purgeLocked(s.cfg.Now())
+	return len(s.items)
+}
+
+// Bytes returns the number of bytes counted against MaxBytes by the
+// unexpired items.
+func (s *MemoryStorage) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0
+	}
+	s.purgeLocked(s.cfg.Now())
+	return s.bytes
+}
+
+// Close implements Storage; it drops every item.
+func (s *MemoryStorage) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.items = nil
+	s.order = list.New()
+	s.expiry = nil
+	s.bytes = 0
+	return nil
+}
+
+// snapshot returns the unexpired items matching keep, in list order.
+func (s *MemoryStorage) snapshot(keep func(*memItem) bool) ([]StoredItem, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("kademlia: storage read: %w", ErrStorageClosed)
+	}
+	s.purgeLocked(s.cfg.Now())
+	out := make([]StoredItem, 0, len(s.items))
+	for e := s.order.Front(); e != nil; e = e.Next() {
+		it := e.Value.(*memItem)
+		if keep(it) {
+			out = append(out, StoredItem{Key: it.key, Value: it.value, Meta: it.meta})
+		}
+	}
+	return out, nil
+}
+
+// purgeLocked removes every item expired at now and returns how many.
+func (s *MemoryStorage) purgeLocked(now time.Time) int {
+	n := 0
+	for len(s.expiry) > 0 && !now.Before(s.expiry[0].meta.Expires) {
+		s.removeLocked(heap.Pop(&s.expiry).(*memItem))
+		n++
+	}
+	return n
+}
+
+// removeLocked unlinks it from the map and order list (not the heap).
+func (s *MemoryStorage) removeLocked(it *memItem) {
+	s.order.Remove(it.elem)
+	delete(s.items, it.key)
+	s.bytes -= itemSize(it.value)
+}
