@@ -31,7 +31,6 @@ type Endpoint struct {
 	codecs codecPool
 	bufs   sync.Pool // *[]byte of cap MaxDatagram, for outgoing datagrams
 	reqs   sync.Pool // *Request, for inbound requests
-	jobs   chan job  // to idle handler workers
 
 	pending  pendingTable
 	handlers handlerTable
@@ -45,7 +44,6 @@ type Endpoint struct {
 
 	closing  atomic.Bool
 	closed   chan struct{} // closed when Shutdown starts
-	readDone chan struct{} // closed when the read loop has returned
 	wg       sync.WaitGroup
 	shutOnce sync.Once
 	shutErr  error
@@ -75,8 +73,6 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 		cfg:      cfg,
 		log:      cfg.logger,
 		closed:   make(chan struct{}),
-		readDone: make(chan struct{}),
-		jobs:     make(chan job),
 	}
 	e.fast, _ = conn.(addrPortConn)
 	e.local = addrPortOf(conn.LocalAddr())
@@ -89,8 +85,7 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 	if cfg.introspection {
 		e.handlers.register(MethodsMethod, e.handlers.methodsHandler())
 	}
-	e.wg.Add(1)
-	go e.readLoop()
+	e.startReader()
 	return e
 }
 
@@ -103,51 +98,70 @@ func (e *Endpoint) Stats() Stats { return e.stats.snapshot() }
 // Logger returns the endpoint's logger.
 func (e *Endpoint) Logger() *slog.Logger { return e.log }
 
-// readLoop is where every datagram enters. It owns the read buffer and
-// runs until the socket fails or the endpoint closes.
-func (e *Endpoint) readLoop() {
+// readLoop is where every datagram enters. One goroutine at a time runs
+// it; see reader for how it hands over to another when a handler is slow.
+func (e *Endpoint) readLoop(r *reader) {
 	defer e.wg.Done()
-	defer close(e.readDone)
 	buf := make([]byte, MaxDatagram+1) // one spare byte detects oversize
 	for {
 		n, from, err := e.readFrom(buf)
-		if err != nil {
-			if e.closing.Load() || errors.Is(err, net.ErrClosed) {
-				return
+		if err = e.readError(err); err != nil {
+			if !errors.Is(err, errStopReading) {
+				e.log.Warn("rpcudp: read failed; endpoint stops reading", "err", err)
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue // a stray deadline; keep reading
-			}
-			e.log.Warn("rpcudp: read failed; endpoint stops reading", "err", err)
 			return
+		}
+		if n == 0 && !from.IsValid() {
+			continue // a stray deadline
 		}
 		e.stats.datagramsIn.Add(1)
 		if n > MaxDatagram {
-			e.stats.oversize.Add(1)
-			e.log.Debug("rpcudp: dropped oversize datagram", "from", from, "bytes", n)
+			e.drop(&e.stats.oversize, from, fmt.Errorf("%w: datagram over %d bytes", ErrMessageTooLarge, MaxDatagram))
 			continue
 		}
-		e.handleDatagram(buf[:n], from)
+		if j, ok := e.handleDatagram(buf[:n], from); ok && !r.serveInline(j) {
+			return // the handler was slow: another reader has taken over
+		}
 	}
 }
 
-// handleDatagram decodes the header and routes one inbound datagram. b is
+// errStopReading ends the read loop quietly.
+var errStopReading = errors.New("rpcudp: stop reading")
+
+// readError sorts a read error: nil to keep reading, errStopReading when
+// the endpoint is closing, or the error itself.
+func (e *Endpoint) readError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if e.closing.Load() || errors.Is(err, net.ErrClosed) {
+		return errStopReading
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil // a stray deadline; keep reading
+	}
+	return err
+}
+
+// handleDatagram decodes the header and routes one inbound datagram: a
+// reply to its pending call, a request to a job for a handler slot. b is
 // only valid during the call.
-func (e *Endpoint) handleDatagram(b []byte, from netip.AddrPort) {
+func (e *Endpoint) handleDatagram(b []byte, from netip.AddrPort) (job, bool) {
 	h, body, err := parseHeader(b)
 	if err != nil {
 		e.drop(&e.stats.malformed, from, err)
-		return
+		return job{}, false
 	}
 	switch h.typ {
 	case TypeResponse, TypeError:
 		e.pending.resolve(e, h, body, from)
 	case TypeRequest, TypeNotify:
-		e.dispatch(h, body, from)
+		return e.dispatch(h, body, from)
 	default:
 		e.drop(&e.stats.malformed, from, fmt.Errorf("%w: unknown type byte 0x%02x", ErrMalformed, h.typ))
 	}
+	return job{}, false
 }
 
 func (e *Endpoint) drop(c *atomic.Uint64, from netip.AddrPort, err error) {

@@ -25,29 +25,26 @@ const MethodPrefix = "RPC"
 // copy the map.
 type handlerTable struct {
 	mu           sync.Mutex
-	m            atomic.Pointer[map[string]HandlerFunc]
+	m            atomic.Pointer[map[string]handlerEntry]
 	interceptors []Interceptor
 }
 
 func (t *handlerTable) init(in []Interceptor) {
 	t.interceptors = in
-	m := map[string]HandlerFunc{}
+	m := map[string]handlerEntry{}
 	t.m.Store(&m)
 }
 
-func (t *handlerTable) lookup(name []byte) HandlerFunc {
-	return (*t.m.Load())[string(name)]
+// handlerEntry keeps the wire name with its handler, so that requests use
+// the table's copy of the name instead of allocating one.
+type handlerEntry struct {
+	name string
+	h    HandlerFunc
 }
 
-// name returns the table's own copy of a wire name, so that requests do
-// not allocate one.
-func (t *handlerTable) name(b []byte) string {
-	for k := range *t.m.Load() {
-		if k == string(b) {
-			return k
-		}
-	}
-	return string(b)
+func (t *handlerTable) lookup(name []byte) (string, HandlerFunc) {
+	he := (*t.m.Load())[string(name)]
+	return he.name, he.h
 }
 
 func (t *handlerTable) register(name string, h HandlerFunc) {
@@ -58,11 +55,11 @@ func (t *handlerTable) register(name string, h HandlerFunc) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := *t.m.Load()
-	m := make(map[string]HandlerFunc, len(old)+1)
+	m := make(map[string]handlerEntry, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	m[name] = h
+	m[name] = handlerEntry{name, h}
 	t.m.Store(&m)
 }
 

@@ -11,20 +11,20 @@ import (
 // dispatch hands an inbound request or notification to a handler slot. It
 // runs on the read loop, so it only parses the envelope, checks the reply
 // cache and the slots, and copies what the handler needs.
-func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) {
+func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bool) {
 	method, nargs, args, err := parseRequest(body)
 	if err != nil {
 		e.drop(&e.stats.malformed, from, err)
-		return
+		return job{}, false
 	}
 	notify := h.typ == TypeNotify
-	hf := e.handlers.lookup(method)
+	name, hf := e.handlers.lookup(method)
 	if hf == nil {
 		e.log.Debug("rpcudp: unknown method", "from", from, "method", string(method))
 		if !notify {
 			e.replyError(h.id, from, CodeUnknownMethod, string(method), "unknown method")
 		}
-		return
+		return job{}, false
 	}
 	ref := cacheRef{slot: -1}
 	if !notify && e.cache != nil {
@@ -33,61 +33,41 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) {
 		switch st {
 		case cacheAnswered:
 			e.stats.cacheHits.Add(1)
-			return
+			return job{}, false
 		case cacheRunning:
 			e.drop(&e.stats.duplicate, from, fmt.Errorf("request %s is still running", h.id))
-			return
+			return job{}, false
 		}
 	}
 	if e.stats.running.Add(1) > int64(e.cfg.slots) {
 		e.stats.running.Add(-1)
 		e.cache.abort(ref)
 		e.drop(&e.stats.overload, from, fmt.Errorf("all %d handler slots busy", e.cfg.slots))
-		return
+		return job{}, false
 	}
 	req, _ := e.reqs.Get().(*Request)
 	if req == nil {
 		req = &Request{codecs: &e.codecs}
 	}
 	req.From, req.ID, req.Notify, req.nargs = from, h.id, notify, nargs
-	req.Method = e.handlers.name(method)
+	req.Method = name
 	req.args = append(req.args[:0], args...)
-	e.startJob(job{hf: hf, req: req, ref: ref})
+	return job{hf: hf, req: req, ref: ref}, true
 }
 
-// job is one request handed to a handler slot.
+// job is one request holding a handler slot.
 type job struct {
 	hf  HandlerFunc
 	req *Request
 	ref cacheRef
 }
 
-// startJob hands j to an idle worker, or starts a new one. Workers are
-// never more than the handler slots (a job only exists while a slot is
-// held), stay for the next job, and end when the endpoint closes.
-func (e *Endpoint) startJob(j job) {
-	select {
-	case e.jobs <- j:
-	default:
-		e.wg.Add(1)
-		go e.worker(j)
-	}
-}
-
-func (e *Endpoint) worker(j job) {
-	defer e.wg.Done()
-	for {
-		e.serve(j.hf, j.req, j.ref)
-		e.stats.running.Add(-1)
-		j.req.args = j.req.args[:0]
-		if cap(j.req.args) <= MaxDatagram {
-			e.reqs.Put(j.req)
-		}
-		select {
-		case j = <-e.jobs:
-		case <-e.closed:
-			return
-		}
+// run serves the job and gives its slot and request back.
+func (e *Endpoint) run(j job) {
+	e.serve(j.hf, j.req, j.ref)
+	e.stats.running.Add(-1)
+	if cap(j.req.args) <= MaxDatagram {
+		e.reqs.Put(j.req)
 	}
 }
 
