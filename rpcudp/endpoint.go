@@ -69,10 +69,10 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 		o(&cfg)
 	}
 	e := &Endpoint{
-		conn:     conn,
-		cfg:      cfg,
-		log:      cfg.logger,
-		closed:   make(chan struct{}),
+		conn:   conn,
+		cfg:    cfg,
+		log:    cfg.logger,
+		closed: make(chan struct{}),
 	}
 	e.fast, _ = conn.(addrPortConn)
 	e.local = addrPortOf(conn.LocalAddr())
