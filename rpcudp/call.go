@@ -232,6 +232,10 @@ func (e *Endpoint) GoWith(ctx context.Context, o CallOptions, addr netip.AddrPor
 
 // call runs one synchronous call on p.
 func (e *Endpoint) call(ctx context.Context, p *pending, o CallOptions, addr netip.AddrPort, method string, args []any) (Reply, error) {
+	if err := ctx.Err(); err != nil {
+		e.stats.callsFailed.Add(1)
+		return nil, fmt.Errorf("rpcudp: %s to %s: %w", method, addr, err)
+	}
 	o = e.resolve(o)
 	if err := e.start(p, o, addr, method, args); err != nil {
 		e.stats.callsFailed.Add(1)

@@ -79,7 +79,7 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 	e.pending.init(cfg.maxPending)
 	e.handlers.init(cfg.interceptors)
 	if cfg.cacheSize > 0 {
-		e.cache = newReplyCache(cfg.cacheSize, cfg.cacheTTL)
+		e.cache = newReplyCache(cfg.cacheSize, cfg.cacheTTL, DefaultReplyCacheBytes)
 	}
 	e.baseCtx, e.cancelBase = context.WithCancel(context.Background())
 	if cfg.introspection {

@@ -653,3 +653,38 @@ func TestManyEndpoints(t *testing.T) {
 		}
 	}
 }
+
+func TestReplyCacheBounds(t *testing.T) {
+	e := New(&nopConn{})
+	defer e.Close()
+	from := netip.MustParseAddrPort("127.0.0.1:1")
+	c := newReplyCache(4, time.Minute, 100)
+	id := func(i byte) MsgID { return MsgID{i} }
+	for i := range byte(6) {
+		st, ref := c.begin(id(i), from, e)
+		if st != cacheNew {
+			t.Fatalf("request %d: state %d", i, st)
+		}
+		c.finish(ref, make([]byte, 40))
+	}
+	// The ring holds 4 entries and 100 bytes: only the last two replies
+	// (80 bytes) remain.
+	if c.bytes > 100 || len(c.idx) != 2 {
+		t.Fatalf("bytes %d, entries %d", c.bytes, len(c.idx))
+	}
+	for i, want := range []cacheState{cacheNew, cacheNew, cacheNew, cacheNew, cacheAnswered, cacheAnswered} {
+		if i >= 4 {
+			if st, _ := c.begin(id(byte(i)), from, e); st != want {
+				t.Errorf("request %d: state %d, want %d", i, st, want)
+			}
+		}
+	}
+	// Expired entries are new again.
+	short := newReplyCache(4, time.Nanosecond, 100)
+	_, ref := short.begin(id(1), from, e)
+	short.finish(ref, []byte{1})
+	time.Sleep(time.Millisecond)
+	if st, _ := short.begin(id(1), from, e); st != cacheNew {
+		t.Errorf("expired entry: state %d", st)
+	}
+}

@@ -10,7 +10,8 @@ const (
 	DefaultTimeout         = 5 * time.Second // Python rpcudp's wait_timeout
 	DefaultHandlerSlots    = 256
 	DefaultMaxPending      = 1 << 16
-	DefaultReplyCacheSize  = 1024
+	DefaultReplyCacheSize  = 8192
+	DefaultReplyCacheBytes = 8 << 20
 	DefaultReplyCacheTTL   = 30 * time.Second
 	DefaultShutdownTimeout = 5 * time.Second
 )
@@ -122,8 +123,10 @@ func WithMaxPending(n int) Option {
 }
 
 // WithReplyCache sizes the cache of recent replies that answers a retried
-// request without running its handler again (default 1024 entries kept
-// for 30 s). A size of 0 turns the cache off.
+// request without running its handler again (default: the last 8192
+// replies, at most 8 MiB of them, each kept for 30 s). Size it for the
+// requests a server sees within its callers' timeout. A size of 0 turns
+// the cache off.
 func WithReplyCache(size int, ttl time.Duration) Option {
 	return func(c *config) {
 		c.cacheSize = max(size, 0)

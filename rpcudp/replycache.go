@@ -9,16 +9,22 @@ import (
 // replyCache remembers the replies to recent requests, so that a request
 // resent by a retrying caller (same id, same sender) is answered again
 // without running its handler twice. It is a fixed ring of slots: the
-// oldest entry gives way to the newest, and entries also expire after ttl.
-// Reply buffers are reused, so a warm cache does not allocate.
+// oldest entry gives way to the newest, entries expire after ttl, and the
+// replies held are bounded in bytes too (oldest dropped first). Small
+// reply buffers are reused, so a warm cache does not allocate.
 type replyCache struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	idx   map[cacheKey]int
-	slots []cacheSlot
-	next  int
-	gen   uint64
+	mu       sync.Mutex
+	ttl      time.Duration
+	idx      map[cacheKey]int
+	slots    []cacheSlot
+	next     int
+	gen      uint64
+	bytes    int // reply bytes held
+	maxBytes int
 }
+
+// reuseCap is the largest reply buffer a slot keeps for reuse.
+const reuseCap = 512
 
 type cacheKey struct {
 	id   MsgID
@@ -48,8 +54,23 @@ const (
 	cacheAnswered                   // answered again from the cache
 )
 
-func newReplyCache(size int, ttl time.Duration) *replyCache {
-	return &replyCache{ttl: ttl, idx: make(map[cacheKey]int, size), slots: make([]cacheSlot, size)}
+func newReplyCache(size int, ttl time.Duration, maxBytes int) *replyCache {
+	return &replyCache{ttl: ttl, idx: make(map[cacheKey]int, size), slots: make([]cacheSlot, size), maxBytes: maxBytes}
+}
+
+// evict empties slot i.
+func (c *replyCache) evict(i int) {
+	s := &c.slots[i]
+	if !s.used {
+		return
+	}
+	delete(c.idx, s.key)
+	c.bytes -= len(s.reply)
+	s.used = false
+	s.reply = s.reply[:0]
+	if cap(s.reply) > reuseCap {
+		s.reply = nil
+	}
 }
 
 // begin looks a request up. A new one gets a slot marked running; a
@@ -72,18 +93,14 @@ func (c *replyCache) begin(id MsgID, from netip.AddrPort, e *Endpoint) (cacheSta
 			e.putBuf(bp)
 			return cacheAnswered, cacheRef{slot: -1}
 		}
-		delete(c.idx, k)
-		s.used = false
+		c.evict(i)
 	}
 	i := c.next
 	c.next = (c.next + 1) % len(c.slots)
+	c.evict(i)
 	s := &c.slots[i]
-	if s.used {
-		delete(c.idx, s.key)
-	}
 	c.gen++
 	s.key, s.used, s.running, s.gen, s.at = k, true, true, c.gen, now
-	s.reply = s.reply[:0]
 	c.idx[k] = i
 	c.mu.Unlock()
 	return cacheNew, cacheRef{slot: i, gen: s.gen}
@@ -99,8 +116,16 @@ func (c *replyCache) finish(r cacheRef, reply []byte) {
 	if s := &c.slots[r.slot]; s.gen == r.gen && s.used {
 		s.running = false
 		s.reply = append(s.reply[:0], reply...)
-		if cap(s.reply) > MaxDatagram {
-			s.reply = append([]byte(nil), reply...)
+		c.bytes += len(reply)
+		// Over the byte budget: drop the oldest replies (the ring order
+		// from next on), never the one just stored.
+		for j := c.next; c.bytes > c.maxBytes; j = (j + 1) % len(c.slots) {
+			if j == r.slot {
+				break
+			}
+			if !c.slots[j].running {
+				c.evict(j)
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -113,9 +138,8 @@ func (c *replyCache) abort(r cacheRef) {
 		return
 	}
 	c.mu.Lock()
-	if s := &c.slots[r.slot]; s.gen == r.gen && s.used {
-		delete(c.idx, s.key)
-		s.used = false
+	if s := &c.slots[r.slot]; s.gen == r.gen {
+		c.evict(r.slot)
 	}
 	c.mu.Unlock()
 }

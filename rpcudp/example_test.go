@@ -1,0 +1,137 @@
+package rpcudp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
+)
+
+// A server and a client on loopback: the Go version of Python rpcudp's
+// README example.
+func Example() {
+	ctx := context.Background()
+	server, err := rpcudp.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer server.Close()
+	server.Handle("sayhi", func(_ context.Context, from netip.AddrPort, name string) (string, error) {
+		return "Hello " + name, nil
+	})
+
+	client, err := rpcudp.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	answer, err := rpcudp.Invoke[string](ctx, client, server.LocalAddr(), "sayhi", "Snake Plissken")
+	fmt.Println(answer, err)
+	// Output: Hello Snake Plissken <nil>
+}
+
+// Methods named RPC... on a value are served under snake-case names, as
+// Python serves rpc_... methods.
+type calculator struct{}
+
+func (calculator) RPCAdd(_ context.Context, _ netip.AddrPort, a, b int) (int, error) { return a + b, nil }
+
+func ExampleEndpoint_Register() {
+	ctx := context.Background()
+	server, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	defer server.Close()
+	if err := server.Register(calculator{}); err != nil {
+		panic(err)
+	}
+	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	defer client.Close()
+
+	reply, err := client.Call(ctx, server.LocalAddr(), "add", 2, 3)
+	var sum int
+	if err == nil {
+		err = reply.Decode(&sum)
+	}
+	fmt.Println(sum, err, server.Methods())
+	// Output: 5 <nil> [add rpcudp.methods]
+}
+
+// Go starts many calls at once; each Call's Done channel closes when it
+// finishes.
+func ExampleEndpoint_Go() {
+	ctx := context.Background()
+	server, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	defer server.Close()
+	server.Handle("square", rpcudp.Func1(func(_ context.Context, _ netip.AddrPort, x int) (int, error) { return x * x, nil }))
+	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	defer client.Close()
+
+	var calls []*rpcudp.Call
+	for i := 1; i <= 3; i++ {
+		calls = append(calls, client.Go(ctx, server.LocalAddr(), "square", i))
+	}
+	for _, c := range calls {
+		r, err := c.Wait()
+		var v int
+		if err == nil {
+			err = r.Decode(&v)
+		}
+		fmt.Println(v, err)
+	}
+	// Output:
+	// 1 <nil>
+	// 4 <nil>
+	// 9 <nil>
+}
+
+// A Go peer answers a failing call at once with an error reply; errors.Is
+// and errors.As tell what went wrong.
+func ExampleRemoteError() {
+	ctx := context.Background()
+	server, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	defer server.Close()
+	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	defer client.Close()
+
+	_, err := client.Call(ctx, server.LocalAddr(), "no_such_method")
+	var re *rpcudp.RemoteError
+	fmt.Println(errors.Is(err, rpcudp.ErrUnknownMethod), errors.As(err, &re) && re.Method == "no_such_method")
+	// Output: true true
+}
+
+// Retries resend the same message id; the server answers a repeat from its
+// reply cache, so the handler runs once per call.
+func ExampleWithRetry() {
+	ctx := context.Background()
+	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0",
+		rpcudp.WithTimeout(2*time.Second),
+		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Second}))
+	defer client.Close()
+	fmt.Println(client.Stats().Retransmits)
+	// Output: 0
+}
+
+// CallAll calls many peers concurrently and gathers every result.
+func ExampleEndpoint_CallAll() {
+	ctx := context.Background()
+	var peers []netip.AddrPort
+	for i := range 3 {
+		s, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+		defer s.Close()
+		s.Handle("id", rpcudp.Func0(func(context.Context, netip.AddrPort) (int, error) { return i, nil }))
+		peers = append(peers, s.LocalAddr())
+	}
+	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	defer client.Close()
+	for _, r := range client.CallAll(ctx, peers, 0, "id") {
+		var id int
+		r.Reply.Decode(&id)
+		fmt.Println(id, r.Err)
+	}
+	// Output:
+	// 0 <nil>
+	// 1 <nil>
+	// 2 <nil>
+}
