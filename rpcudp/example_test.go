@@ -37,7 +37,9 @@ func Example() {
 // Python serves rpc_... methods.
 type calculator struct{}
 
-func (calculator) RPCAdd(_ context.Context, _ netip.AddrPort, a, b int) (int, error) { return a + b, nil }
+func (calculator) RPCAdd(_ context.Context, _ netip.AddrPort, a, b int) (int, error) {
+	return a + b, nil
+}
 
 func ExampleEndpoint_Register() {
 	ctx := context.Background()
