@@ -139,13 +139,17 @@ func (t *pendingTable) resolve(e *Endpoint, h header, body []byte, from netip.Ad
 		return
 	}
 	var rerr *RemoteError
+	var err error
 	if h.typ == TypeError {
-		var err error
-		if rerr, err = parseErrorBody(body); err != nil {
-			t.mu.Unlock()
-			e.drop(&e.stats.malformed, from, err)
-			return
-		}
+		rerr, err = parseErrorBody(body)
+	} else {
+		err = checkOne(body)
+	}
+	if err != nil {
+		// A garbled reply does not end the call: the real one may follow.
+		t.mu.Unlock()
+		e.drop(&e.stats.malformed, from, err)
+		return
 	}
 	delete(t.m, h.id)
 	e.stats.pending.Add(-1)

@@ -325,6 +325,11 @@ func TestMalformedDatagrams(t *testing.T) {
 		{"args not array", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xa1, 'x')},
 		{"huge array32", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xdd, 0xff, 0xff, 0xff, 0xff)},
 		{"bad error reply", dg(TypeError, 0xc3)},
+		{"bad msgpack in args", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xc1)},
+		{"truncated args", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xa5, 'b', 'o')},
+		{"trailing bytes", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xa1, 'b', 0xc0)},
+		{"args overrun", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xdc, 0x10, 0x00, 0xc0)},
+		{"nested too deep", dg(TypeRequest, append([]byte{0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91}, bytes.Repeat([]byte{0x91}, 100)...)...)},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,9 +340,10 @@ func TestMalformedDatagrams(t *testing.T) {
 			})
 		})
 	}
-	// Arguments that are bad msgpack reach the handler's decoder: an error
-	// reply, no panic.
-	send(t, raw, dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xc1), server.LocalAddr())
+	expectSilence(t, raw, 20*time.Millisecond) // Python-style: no answer to garbage
+	// Well-formed arguments of the wrong shape reach the handler's
+	// decoder: an error reply, no panic.
+	send(t, raw, dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0x92, 0x01, 0x02), server.LocalAddr())
 	reply := readDatagram(t, raw)
 	if reply[0] != TypeError {
 		t.Fatalf("reply %x, want an error reply", reply)
@@ -686,5 +692,50 @@ func TestReplyCacheBounds(t *testing.T) {
 	time.Sleep(time.Millisecond)
 	if st, _ := short.begin(id(1), from, e); st != cacheNew {
 		t.Errorf("expired entry: state %d", st)
+	}
+}
+
+func TestGarbledReplyDoesNotEndCall(t *testing.T) {
+	peer := rawSocket(t)
+	e := newTestEndpoint(t, "127.0.0.1:0")
+	c := e.Go(testCtx(t), peer.LocalAddr().(*net.UDPAddr).AddrPort(), "ping")
+	req := readDatagram(t, peer)
+	garbled := append(append([]byte{TypeResponse}, req[1:HeaderLen]...), 0xa5, 'x')
+	send(t, peer, garbled, e.LocalAddr())
+	waitFor(t, "malformed drop", func() bool { return e.Stats().Drops.Malformed == 1 })
+	send(t, peer, append(append([]byte{TypeResponse}, req[1:HeaderLen]...), 0xc3), e.LocalAddr())
+	if r, err := c.Wait(); err != nil || r[0] != 0xc3 {
+		t.Fatalf("reply %x, %v", r, err)
+	}
+}
+
+func TestSkipValue(t *testing.T) {
+	good := [][]byte{
+		{0x00}, {0x7f}, {0xe0}, {0xc0}, {0xc2}, {0xc3},
+		{0xcc, 1}, {0xcd, 1, 2}, {0xce, 1, 2, 3, 4}, {0xcf, 1, 2, 3, 4, 5, 6, 7, 8},
+		{0xd0, 1}, {0xd1, 1, 2}, {0xd2, 1, 2, 3, 4}, {0xd3, 1, 2, 3, 4, 5, 6, 7, 8},
+		{0xca, 1, 2, 3, 4}, {0xcb, 1, 2, 3, 4, 5, 6, 7, 8},
+		{0xa1, 'x'}, {0xd9, 1, 'x'}, {0xda, 0, 1, 'x'}, {0xdb, 0, 0, 0, 1, 'x'},
+		{0xc4, 1, 9}, {0xc5, 0, 1, 9}, {0xc6, 0, 0, 0, 1, 9},
+		{0xd4, 1, 9}, {0xd5, 1, 9, 9}, {0xd6, 1, 9, 9, 9, 9}, {0xd8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		{0xc7, 1, 5, 9}, {0xc8, 0, 1, 5, 9}, {0xc9, 0, 0, 0, 1, 5, 9},
+		{0x92, 0x01, 0xa1, 'x'}, {0xdc, 0, 1, 0xc0}, {0xdd, 0, 0, 0, 1, 0xc0},
+		{0x81, 0xa1, 'k', 0x01}, {0xde, 0, 1, 0x01, 0x02}, {0xdf, 0, 0, 0, 1, 0x01, 0x02},
+	}
+	for _, b := range good {
+		if err := checkOne(b); err != nil {
+			t.Errorf("%x: %v", b, err)
+		}
+	}
+	bad := [][]byte{
+		{}, {0xc1}, {0xcc}, {0xcd, 1}, {0xa2, 'x'}, {0xd9}, {0xc4, 2, 1}, {0xd4, 1},
+		{0xc7, 2, 5, 9}, {0x92, 0x01}, {0xdc, 0xff, 0xff}, {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0},
+		{0x81, 0xa1, 'k'}, {0xdf, 0xff, 0xff, 0xff, 0xff}, {0x01, 0x02},
+		bytes.Repeat([]byte{0x91}, maxDepth+2),
+	}
+	for _, b := range bad {
+		if err := checkOne(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%x: err = %v, want ErrMalformed", b, err)
+		}
 	}
 }

@@ -72,11 +72,18 @@ func parseRequest(body []byte) (method []byte, nargs int, args []byte, err error
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("%w (method name)", err)
 	}
-	nargs, rest, err = readArrayLen(rest)
+	nargs, args, err = readArrayLen(rest)
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("%w (args)", err)
 	}
-	return method, nargs, rest, nil
+	rest, err = skipN(args, nargs, 1)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%w (args)", err)
+	}
+	if len(rest) != 0 {
+		return nil, 0, nil, fmt.Errorf("%w: %d bytes after the request", ErrMalformed, len(rest))
+	}
+	return method, nargs, args, nil
 }
 
 // readArrayLen reads a msgpack array header.
@@ -91,11 +98,7 @@ func readArrayLen(b []byte) (int, []byte, error) {
 	case c == 0xdc && len(b) >= 3:
 		return int(binary.BigEndian.Uint16(b[1:])), b[3:], nil
 	case c == 0xdd && len(b) >= 5:
-		n := binary.BigEndian.Uint32(b[1:])
-		if n > MaxBody {
-			return 0, nil, fmt.Errorf("%w: array of %d items", ErrMalformed, n)
-		}
-		return int(n), b[5:], nil
+		return int(binary.BigEndian.Uint32(b[1:])), b[5:], nil
 	}
 	return 0, nil, fmt.Errorf("%w: want array, got code 0x%02x", ErrMalformed, c)
 }
