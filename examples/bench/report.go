@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// writeHeader says what is about to run.
+func writeHeader(w io.Writer, cfg Config, res Result) {
+	where := "in-process server"
+	if !res.InProcess {
+		where = "server at -addr"
+	}
+	fmt.Fprintf(w, "rpcudp bench: echo on %s (%s)\n", res.Target, where)
+	load := fmt.Sprintf("%d calls", cfg.N)
+	if cfg.Duration > 0 {
+		load = fmt.Sprintf("for %s", cfg.Duration)
+	}
+	retry := "off"
+	if cfg.Retry > 0 {
+		retry = fmt.Sprintf("from %s", cfg.Retry)
+	}
+	fmt.Fprintf(w, "  %s, %d in flight, %d-byte payload, timeout %s, retries %s, loss %g\n",
+		load, cfg.Concurrency, cfg.Size, cfg.Timeout, retry, cfg.Loss)
+	if cfg.Raw {
+		fmt.Fprintln(w, "  then the same load as plain UDP echo (raw), in-process")
+	}
+}
+
+// writeReport prints the results as a table, one column per mode, and the
+// details below it.
+func writeReport(w io.Writer, res Result) error {
+	cols := []*RunResult{res.RPC}
+	if res.Raw != nil {
+		cols = append(cols, res.Raw)
+	}
+	var b strings.Builder
+	row := func(label string, ratio string, cell func(r *RunResult) string) {
+		fmt.Fprintf(&b, "%-16s", label)
+		for _, r := range cols {
+			fmt.Fprintf(&b, "%14s", cell(r))
+		}
+		if res.Ratio != nil && ratio != "" {
+			fmt.Fprintf(&b, "%12s", ratio)
+		}
+		b.WriteString("\n")
+	}
+	num := func(f func(r *RunResult) uint64) func(r *RunResult) string {
+		return func(r *RunResult) string { return fmt.Sprint(f(r)) }
+	}
+	lat := func(f func(l Latency) int64) func(r *RunResult) string {
+		return func(r *RunResult) string {
+			if r.OK == 0 {
+				return "-"
+			}
+			return fmtMicros(f(r.Latency))
+		}
+	}
+	ratio := func(f func(q *Ratio) float64) string {
+		if res.Ratio == nil || f(res.Ratio) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2fx", f(res.Ratio))
+	}
+
+	fmt.Fprintf(&b, "\n%-16s", "")
+	for _, r := range cols {
+		fmt.Fprintf(&b, "%14s", r.Mode)
+	}
+	if res.Ratio != nil {
+		fmt.Fprintf(&b, "%12s", "rpc/raw")
+	}
+	b.WriteString("\n")
+	row("calls", "", num(func(r *RunResult) uint64 { return r.Calls }))
+	row("ok", "", num(func(r *RunResult) uint64 { return r.OK }))
+	row("timeouts", "", num(func(r *RunResult) uint64 { return r.Timeouts }))
+	row("errors", "", num(func(r *RunResult) uint64 { return r.Errors }))
+	row("dropped (loss)", "", num(func(r *RunResult) uint64 { return r.Dropped.Total }))
+	row("elapsed", "", func(r *RunResult) string { return fmt.Sprintf("%.3fs", r.Elapsed.Seconds()) })
+	row("throughput", ratio(func(q *Ratio) float64 { return q.Throughput }),
+		func(r *RunResult) string { return fmt.Sprintf("%.0f/s", r.Throughput) })
+	row("latency p50", ratio(func(q *Ratio) float64 { return q.P50 }), lat(func(l Latency) int64 { return l.P50 }))
+	row("latency p90", "", lat(func(l Latency) int64 { return l.P90 }))
+	row("latency p99", ratio(func(q *Ratio) float64 { return q.P99 }), lat(func(l Latency) int64 { return l.P99 }))
+	row("latency p99.9", "", lat(func(l Latency) int64 { return l.P999 }))
+	row("latency max", "", lat(func(l Latency) int64 { return l.Max }))
+	row("retransmits", "", num(func(r *RunResult) uint64 { return r.Retransmits }))
+	row("client drops", "", num(func(r *RunResult) uint64 { return r.ClientDrops }))
+	row("server drops", "", func(r *RunResult) string {
+		if r.ServerStats == nil && r.RawStats == nil {
+			return "-" // a server elsewhere: not known
+		}
+		return fmt.Sprint(r.ServerDrops)
+	})
+	b.WriteString("\n")
+
+	for _, r := range cols {
+		writeDetails(&b, r)
+	}
+	b.WriteString("throughput counts ok calls per second; latencies are those of ok calls (HDR histogram, 3 significant figures)\n")
+	if res.Interrupted {
+		b.WriteString("interrupted: the results are partial\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeDetails prints what the table leaves out: the first error, the
+// losses by direction, and the endpoints' counters.
+func writeDetails(b *strings.Builder, r *RunResult) {
+	if r.FirstError != "" {
+		fmt.Fprintf(b, "%s: first error: %s\n", r.Mode, r.FirstError)
+	}
+	if r.Dropped.Total > 0 {
+		fmt.Fprintf(b, "%s: dropped on purpose: %d requests, %d replies\n", r.Mode, r.Dropped.Requests, r.Dropped.Replies)
+	}
+	if s := r.ClientStats; s != nil {
+		fmt.Fprintf(b, "%s client: %d datagrams out, %d in, %d retransmits, %d send errors%s\n",
+			r.Mode, s.DatagramsOut, s.DatagramsIn, s.Retransmits, s.SendErrors, dropDetail(s.Drops))
+	}
+	if s := r.ServerStats; s != nil {
+		fmt.Fprintf(b, "%s server: %d requests served, %d answered from the reply cache, %d error replies%s\n",
+			r.Mode, s.Requests, s.CacheHits, s.ErrorReplies, dropDetail(s.Drops))
+	}
+	if s := r.RawStats; s != nil {
+		fmt.Fprintf(b, "%s: %d datagrams echoed, %d resent, %d stale replies, %d from elsewhere, %d short\n",
+			r.Mode, s.Echoed, s.Retransmits, s.Stale, s.WrongSender, s.Short)
+	}
+}
+
+// dropDetail lists the nonzero drop counters.
+func dropDetail(d DropStats) string {
+	var parts []string
+	for _, c := range []struct {
+		name string
+		n    uint64
+	}{
+		{"unknown id", d.UnknownID}, {"wrong sender", d.WrongSender}, {"duplicate", d.Duplicate},
+		{"overload", d.Overload}, {"rate limited", d.RateLimited}, {"malformed", d.Malformed},
+		{"oversize", d.Oversize},
+	} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c.name, c.n))
+		}
+	}
+	if len(parts) == 0 {
+		return ", no drops"
+	}
+	return ", drops: " + strings.Join(parts, ", ")
+}
+
+// fmtMicros formats a latency given in microseconds.
+func fmtMicros(us int64) string {
+	switch {
+	case us < 1000:
+		return fmt.Sprintf("%dus", us)
+	case us < 1_000_000:
+		return fmt.Sprintf("%.2fms", float64(us)/1e3)
+	default:
+		return fmt.Sprintf("%.3fs", float64(us)/1e6)
+	}
+}
+
+// writeJSON prints the result as one JSON object on one line.
+func writeJSON(w io.Writer, res Result) error {
+	return json.NewEncoder(w).Encode(res)
+}
