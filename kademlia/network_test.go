@@ -1,0 +1,81 @@
+package kademlia
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestNetwork50 runs 50 nodes on loopback UDP, bootstrapped concurrently,
+// and checks that every key set on one node is found from every other.
+func TestNetwork50(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50-node network in -short mode")
+	}
+	const size, keys = 50, 6
+	start := time.Now()
+	var lookups, rpcs, maxHops atomic.Int64
+	nodes := dhtNetwork(t, size, Config{RPCTimeout: 2 * time.Second, OnLookup: func(s LookupStats) {
+		lookups.Add(1)
+		rpcs.Add(int64(s.RPCs))
+		for {
+			h := maxHops.Load()
+			if int64(s.Hops) <= h || maxHops.CompareAndSwap(h, int64(s.Hops)) {
+				break
+			}
+		}
+	}})
+	t.Logf("bootstrapped %d nodes in %v", size, time.Since(start))
+	for _, n := range nodes {
+		if n.Table().Len() < 10 {
+			t.Errorf("%v knows only %d contacts", n.ID(), n.Table().Len())
+		}
+	}
+
+	ctx := dhtCtx(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	setters := make([]int, keys)
+	for i := range setters {
+		setters[i] = rng.IntN(size)
+		if err := nodes[setters[i]].Set(ctx, fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d", i)); err != nil {
+			t.Fatalf("Set key-%d on node %d: %v", i, setters[i], err)
+		}
+	}
+	lookups.Store(0)
+	rpcs.Store(0)
+	maxHops.Store(0)
+	setDone := time.Now()
+
+	type job struct{ node, key int }
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	var misses atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for j := range jobs {
+				key := fmt.Sprintf("key-%d", j.key)
+				v, found, err := nodes[j.node].Get(ctx, key)
+				if err != nil || !found || v.String() != fmt.Sprintf("value-%d", j.key) {
+					misses.Add(1)
+					t.Errorf("node %d Get(%s) = %v, %v, %v", j.node, key, v, found, err)
+				}
+			}
+		})
+	}
+	for k := range keys {
+		for i := range nodes {
+			if i != setters[k] {
+				jobs <- job{i, k}
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if l := lookups.Load(); l > 0 {
+		t.Logf("%d gets in %v: %d value lookups, %.1f RPCs each, longest chain %d hops",
+			keys*(size-1), time.Since(setDone), l, float64(rpcs.Load())/float64(l), maxHops.Load())
+	}
+}
