@@ -667,7 +667,7 @@ func TestReplyCacheBounds(t *testing.T) {
 	c := newReplyCache(4, time.Minute, 100)
 	id := func(i byte) MsgID { return MsgID{i} }
 	for i := range byte(6) {
-		st, ref := c.begin(id(i), from, e)
+		st, ref := c.begin(id(i), from, nil, e)
 		if st != cacheNew {
 			t.Fatalf("request %d: state %d", i, st)
 		}
@@ -680,17 +680,21 @@ func TestReplyCacheBounds(t *testing.T) {
 	}
 	for i, want := range []cacheState{cacheNew, cacheNew, cacheNew, cacheNew, cacheAnswered, cacheAnswered} {
 		if i >= 4 {
-			if st, _ := c.begin(id(byte(i)), from, e); st != want {
+			if st, _ := c.begin(id(byte(i)), from, nil, e); st != want {
 				t.Errorf("request %d: state %d, want %d", i, st, want)
 			}
 		}
 	}
+	// The same id and sender with another body is another request.
+	if st, _ := c.begin(id(5), from, []byte{1}, e); st != cacheNew {
+		t.Errorf("same id, new body: state %d", st)
+	}
 	// Expired entries are new again.
 	short := newReplyCache(4, time.Nanosecond, 100)
-	_, ref := short.begin(id(1), from, e)
+	_, ref := short.begin(id(1), from, nil, e)
 	short.finish(ref, []byte{1})
 	time.Sleep(time.Millisecond)
-	if st, _ := short.begin(id(1), from, e); st != cacheNew {
+	if st, _ := short.begin(id(1), from, nil, e); st != cacheNew {
 		t.Errorf("expired entry: state %d", st)
 	}
 }

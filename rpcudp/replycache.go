@@ -1,6 +1,7 @@
 package rpcudp
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ type replyCache struct {
 	gen      uint64
 	bytes    int // reply bytes held
 	maxBytes int
+	seed     maphash.Seed
 }
 
 // reuseCap is the largest reply buffer a slot keeps for reuse.
@@ -35,6 +37,7 @@ type cacheSlot struct {
 	key     cacheKey
 	used    bool
 	running bool
+	sum     uint64 // hash of the request body: a repeat must be the same request
 	gen     uint64
 	at      time.Time
 	reply   []byte
@@ -55,7 +58,7 @@ const (
 )
 
 func newReplyCache(size int, ttl time.Duration, maxBytes int) *replyCache {
-	return &replyCache{ttl: ttl, idx: make(map[cacheKey]int, size), slots: make([]cacheSlot, size), maxBytes: maxBytes}
+	return &replyCache{ttl: ttl, idx: make(map[cacheKey]int, size), slots: make([]cacheSlot, size), maxBytes: maxBytes, seed: maphash.MakeSeed()}
 }
 
 // evict empties slot i.
@@ -74,14 +77,16 @@ func (c *replyCache) evict(i int) {
 }
 
 // begin looks a request up. A new one gets a slot marked running; a
-// repeated, answered one has its cached reply resent.
-func (c *replyCache) begin(id MsgID, from netip.AddrPort, e *Endpoint) (cacheState, cacheRef) {
+// repeated, answered one (same id, same sender, same body) has its cached
+// reply resent.
+func (c *replyCache) begin(id MsgID, from netip.AddrPort, body []byte, e *Endpoint) (cacheState, cacheRef) {
 	k := cacheKey{id, from}
+	sum := maphash.Bytes(c.seed, body)
 	now := time.Now()
 	c.mu.Lock()
 	if i, ok := c.idx[k]; ok {
 		s := &c.slots[i]
-		if now.Sub(s.at) < c.ttl {
+		if now.Sub(s.at) < c.ttl && s.sum == sum {
 			if s.running {
 				c.mu.Unlock()
 				return cacheRunning, cacheRef{slot: -1}
@@ -100,7 +105,7 @@ func (c *replyCache) begin(id MsgID, from netip.AddrPort, e *Endpoint) (cacheSta
 	c.evict(i)
 	s := &c.slots[i]
 	c.gen++
-	s.key, s.used, s.running, s.gen, s.at = k, true, true, c.gen, now
+	s.key, s.used, s.running, s.gen, s.at, s.sum = k, true, true, c.gen, now, sum
 	c.idx[k] = i
 	c.mu.Unlock()
 	return cacheNew, cacheRef{slot: i, gen: s.gen}

@@ -29,7 +29,7 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	ref := cacheRef{slot: -1}
 	if !notify && e.cache != nil {
 		var st cacheState
-		st, ref = e.cache.begin(h.id, from, e)
+		st, ref = e.cache.begin(h.id, from, body, e)
 		switch st {
 		case cacheAnswered:
 			e.stats.cacheHits.Add(1)
