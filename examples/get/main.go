@@ -1,0 +1,171 @@
+// Command get is the Go version of Python kademlia's examples/get.py: it
+// joins a DHT through one known node, looks a key up and prints the value
+// the way Python's print() shows it.
+//
+// Usage:
+//
+//	go run ./examples/get [-timeout 5s] [-v] HOST PORT KEY
+//
+// It listens on an ephemeral UDP port (127.0.0.1:0 for a loopback IPv4
+// HOST, 0.0.0.0:0 for any other IPv4 HOST, [::]:0 for an IPv6 HOST),
+// bootstraps from HOST:PORT and gets KEY (a string, as Python's argv is).
+// It prints
+//
+//	Get result: VALUE
+//
+// and exits 0 when the key is found; prints "Get result: None" and exits 1
+// when it is not; and exits 2 with a message on stderr on bad arguments or
+// when the bootstrap node does not answer. -timeout is how long each RPC
+// waits for its answer (Python's kademlia waits 5 s).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rpcudp/go-rpcudp/kademlia"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one kills at once.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitFound    = 0
+	exitNotFound = 1
+	exitError    = 2
+)
+
+const usage = "usage: get [-timeout 5s] [-v] HOST PORT KEY"
+
+// run is the whole command: args exclude the program name. It returns the
+// exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 5*time.Second, "how long each RPC waits for its answer")
+	verbose := fs.Bool("v", false, "debug logging on stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitFound
+		}
+		return exitError
+	}
+	if fs.NArg() != 3 {
+		fmt.Fprintln(stderr, usage)
+		return exitError
+	}
+	host, port, key := fs.Arg(0), fs.Arg(1), fs.Arg(2)
+	if *timeout <= 0 {
+		fmt.Fprintln(stderr, "get: -timeout must be positive")
+		return exitError
+	}
+	boot, err := resolve(ctx, host, port)
+	if err != nil {
+		fmt.Fprintln(stderr, "get:", err)
+		return exitError
+	}
+	node, err := join(ctx, boot, *timeout, newLogger(stderr, *verbose))
+	if err != nil {
+		fmt.Fprintln(stderr, "get:", err)
+		return exitError
+	}
+	defer node.Close()
+
+	v, found, err := node.Get(ctx, key)
+	if err != nil {
+		fmt.Fprintln(stderr, "get:", err)
+		return exitError
+	}
+	if !found {
+		fmt.Fprintln(stdout, "Get result: None")
+		return exitNotFound
+	}
+	fmt.Fprintln(stdout, "Get result:", v.String())
+	return exitFound
+}
+
+// newLogger logs warnings (debug with -v) on stderr.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// resolve turns HOST and PORT into a UDP address; HOST is an IP literal or
+// a name.
+func resolve(ctx context.Context, host, port string) (netip.AddrPort, error) {
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q: want 1-65535", port)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if lerr != nil || len(ips) == 0 {
+			return netip.AddrPort{}, fmt.Errorf("bad host %q: %v", host, lerr)
+		}
+		ip = ips[0]
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(p)), nil
+}
+
+// listenAddrFor picks the local address to listen on for reaching boot: an
+// ephemeral port on loopback for a loopback IPv4 peer, on every IPv4
+// interface for another IPv4 peer, and on every IPv6 interface for an IPv6
+// peer.
+func listenAddrFor(boot netip.AddrPort) string {
+	a := boot.Addr()
+	switch {
+	case a.Is4() && a.IsLoopback():
+		return "127.0.0.1:0"
+	case a.Is4():
+		return "0.0.0.0:0"
+	}
+	return "[::]:0"
+}
+
+// join starts a DHT node on an ephemeral port and bootstraps it from boot.
+// It fails when boot does not answer.
+func join(ctx context.Context, boot netip.AddrPort, rpcTimeout time.Duration, log *slog.Logger) (*kademlia.Node, error) {
+	node, err := kademlia.NewNode(kademlia.Config{RPCTimeout: rpcTimeout, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := node.Listen(ctx, listenAddrFor(boot)); err != nil {
+		node.Close()
+		return nil, err
+	}
+	found, err := node.Bootstrap(ctx, []netip.AddrPort{boot})
+	if err == nil && len(found) == 0 {
+		err = errors.New("no answer")
+	}
+	if err != nil {
+		node.Close()
+		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
+	}
+	return node, nil
+}

@@ -1,0 +1,283 @@
+// Command registry is service discovery on the Kademlia DHT, in the manner
+// of RPyC's registry with keepalives: services announce a name and address
+// and keep renewing them; lookups list the addresses still alive. A service
+// that stops renewing (because it crashed, say) vanishes after its TTL
+// without anyone deleting it.
+//
+// Usage:
+//
+//	registry announce -join HOST:PORT -name NAME -addr SERVICE_ADDR [-ttl 30s]
+//	registry lookup   -join HOST:PORT -name NAME
+//
+// Both join the DHT through the node at HOST:PORT (e.g. one run with
+// ./examples/node) from an ephemeral UDP port. announce publishes NAME ->
+// SERVICE_ADDR and renews it every TTL/3 until interrupted (SIGINT or
+// SIGTERM); it then withdraws the record so it vanishes at once. lookup
+// prints the live addresses of NAME, one per line, and exits 1 when there
+// are none. Both exit 2 on bad arguments or when HOST:PORT does not answer.
+//
+// Common flags: -timeout (how long each RPC waits, default 5s), -listen
+// (the local UDP address; default chosen from HOST) and -v (debug logs).
+//
+// Records live under the DHT keys "registry:NAME:0" to "registry:NAME:15"
+// as strings "ADDR|EXPIRY_UNIX_MILLIS", so Python kademlia nodes store and
+// serve them too; see Registry.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rpcudp/go-rpcudp/kademlia"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one kills at once.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitNone  = 1 // lookup found no live address
+	exitError = 2
+)
+
+const usage = `usage:
+  registry announce -join HOST:PORT -name NAME -addr SERVICE_ADDR [-ttl 30s]
+  registry lookup   -join HOST:PORT -name NAME`
+
+// common are the flags both subcommands take.
+type common struct {
+	join    string
+	name    string
+	listen  string
+	timeout time.Duration
+	verbose bool
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.join, "join", "", "HOST:PORT of a DHT node to bootstrap from (required)")
+	fs.StringVar(&c.name, "name", "", "service name (required)")
+	fs.StringVar(&c.listen, "listen", "", "local UDP address (default: an ephemeral port suited to HOST)")
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long each RPC waits for its answer")
+	fs.BoolVar(&c.verbose, "v", false, "debug logging on stderr")
+}
+
+func (c *common) check() error {
+	switch {
+	case c.join == "":
+		return errors.New("-join HOST:PORT is required")
+	case c.name == "":
+		return errors.New("-name is required")
+	case c.timeout <= 0:
+		return errors.New("-timeout must be positive")
+	}
+	return nil
+}
+
+// run is the whole command: args exclude the program name. It returns the
+// exit code; announce runs until ctx is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return exitError
+	}
+	var c common
+	fs := flag.NewFlagSet("registry "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.register(fs)
+	switch args[0] {
+	case "announce":
+		addr := fs.String("addr", "", "the service's address to announce (required)")
+		ttl := fs.Duration("ttl", 30*time.Second, "how long the record lives unless renewed; renewed every ttl/3")
+		if code, ok := parse(fs, args[1:], stderr); !ok {
+			return code
+		}
+		err := c.check()
+		switch {
+		case err != nil:
+		case *addr == "":
+			err = errors.New("-addr is required")
+		case *ttl < 3*time.Millisecond:
+			err = errors.New("-ttl is too short")
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "registry:", err)
+			return exitError
+		}
+		return announce(ctx, c, *addr, *ttl, stdout, stderr)
+	case "lookup":
+		if code, ok := parse(fs, args[1:], stderr); !ok {
+			return code
+		}
+		if err := c.check(); err != nil {
+			fmt.Fprintln(stderr, "registry:", err)
+			return exitError
+		}
+		return lookup(ctx, c, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "registry: unknown subcommand %q\n%s\n", args[0], usage)
+	return exitError
+}
+
+// parse parses a subcommand's flags; ok is false when the command should
+// exit with code.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitError, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "registry: unexpected arguments %q\n", fs.Args())
+		return exitError, false
+	}
+	return 0, true
+}
+
+func announce(ctx context.Context, c common, addr string, ttl time.Duration, stdout, stderr io.Writer) int {
+	log := newLogger(stderr, c.verbose)
+	node, err := join(ctx, c, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "registry:", err)
+		return exitError
+	}
+	defer node.Close()
+	reg := NewRegistry(node, RegistryConfig{Logger: log})
+	if err := reg.Announce(ctx, c.name, addr, ttl); err != nil {
+		fmt.Fprintln(stderr, "registry:", err)
+		return exitError
+	}
+	slot, _ := reg.Slot(c.name, addr)
+	fmt.Fprintf(stdout, "announced %s at %s (slot %d, ttl %v, renewing every %v)\n", c.name, addr, slot, ttl, ttl/3)
+	_ = reg.Run(ctx)
+
+	// Interrupted: withdraw, with a fresh context since ctx is done. The
+	// read and the write are two lookups, each maybe waiting on dead
+	// contacts for a few RPC timeouts. (A second interrupt exits at once.)
+	wctx, cancel := context.WithTimeout(context.Background(), 10*c.timeout)
+	defer cancel()
+	if err := reg.Withdraw(wctx, c.name, addr); err != nil {
+		fmt.Fprintln(stderr, "registry: withdrawing (the record expires by itself):", err)
+	} else {
+		fmt.Fprintf(stdout, "withdrew %s at %s\n", c.name, addr)
+	}
+	return exitOK
+}
+
+func lookup(ctx context.Context, c common, stdout, stderr io.Writer) int {
+	log := newLogger(stderr, c.verbose)
+	node, err := join(ctx, c, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "registry:", err)
+		return exitError
+	}
+	defer node.Close()
+	addrs, err := NewRegistry(node, RegistryConfig{Logger: log}).Lookup(ctx, c.name)
+	if err != nil {
+		fmt.Fprintln(stderr, "registry:", err)
+		return exitError
+	}
+	for _, a := range addrs {
+		fmt.Fprintln(stdout, a)
+	}
+	if len(addrs) == 0 {
+		fmt.Fprintf(stderr, "registry: no live service named %q\n", c.name)
+		return exitNone
+	}
+	return exitOK
+}
+
+// newLogger logs warnings (debug with -v) on stderr.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// resolve turns HOST:PORT into a UDP address; HOST is an IP literal or a
+// name.
+func resolve(ctx context.Context, hostport string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad -join %q: %v", hostport, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q: want 1-65535", port)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if lerr != nil || len(ips) == 0 {
+			return netip.AddrPort{}, fmt.Errorf("bad host %q: %v", host, lerr)
+		}
+		ip = ips[0]
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(p)), nil
+}
+
+// listenAddrFor picks the local address to reach boot from: loopback for a
+// loopback IPv4 peer, every IPv4 interface for another IPv4 peer, every
+// IPv6 interface for an IPv6 peer.
+func listenAddrFor(boot netip.AddrPort) string {
+	a := boot.Addr()
+	switch {
+	case a.Is4() && a.IsLoopback():
+		return "127.0.0.1:0"
+	case a.Is4():
+		return "0.0.0.0:0"
+	}
+	return "[::]:0"
+}
+
+// join starts a DHT node and bootstraps it from c.join.
+func join(ctx context.Context, c common, log *slog.Logger) (*kademlia.Node, error) {
+	boot, err := resolve(ctx, c.join)
+	if err != nil {
+		return nil, err
+	}
+	listen := c.listen
+	if listen == "" {
+		listen = listenAddrFor(boot)
+	}
+	node, err := kademlia.NewNode(kademlia.Config{RPCTimeout: c.timeout, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := node.Listen(ctx, listen); err != nil {
+		node.Close()
+		return nil, err
+	}
+	found, err := node.Bootstrap(ctx, []netip.AddrPort{boot})
+	if err == nil && len(found) == 0 {
+		err = errors.New("no answer")
+	}
+	if err != nil {
+		node.Close()
+		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
+	}
+	return node, nil
+}
