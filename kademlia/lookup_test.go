@@ -355,3 +355,27 @@ func TestMostCommon(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupQueryTimeout: a dead contact among the closest holds a lookup
+// for QueryTimeout, not for the (longer) RPCTimeout.
+func TestLookupQueryTimeout(t *testing.T) {
+	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 20 * time.Second, QueryTimeout: 200 * time.Millisecond})
+	q := nodes[1]
+	for range 3 {
+		q.Table().Seen(Contact{ID: RandomID(), Addr: deadAddr(t)})
+	}
+	start := time.Now()
+	if err := q.Set(dhtCtx(t), "key", "value"); err != nil {
+		t.Fatal(err)
+	}
+	v, ok, err := nodes[2].Get(dhtCtx(t), "key")
+	if err != nil || !ok || v.String() != "value" {
+		t.Fatalf("Get: %v %v %v", v, ok, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Set and Get took %v; dead contacts should cost QueryTimeout (200ms), not RPCTimeout (20s)", d)
+	}
+	if _, err := NewNode(Config{QueryTimeout: -1}); err == nil {
+		t.Error("negative QueryTimeout accepted")
+	}
+}

@@ -21,6 +21,8 @@ const (
 	// DefaultRPCTimeout is how long an RPC waits for its answer, as in
 	// Python's rpcudp.
 	DefaultRPCTimeout = 5 * time.Second
+	// DefaultQueryTimeout is how long a lookup waits for one peer.
+	DefaultQueryTimeout = time.Second
 	// DefaultRefreshInterval is how often lonely buckets are refreshed and
 	// held keys republished (Python's hourly _refresh_table).
 	DefaultRefreshInterval = time.Hour
@@ -80,6 +82,12 @@ type Config struct {
 	// RPCTimeout is how long an RPC waits for its answer (default 5 s, as
 	// Python's).
 	RPCTimeout time.Duration
+	// QueryTimeout is how long a lookup waits for one peer's find_node or
+	// find_value answer (default 1 s, never more than RPCTimeout). A lookup
+	// converges only when the K closest candidates have answered or
+	// failed, so a dead contact among them would otherwise hold every
+	// lookup for a full RPCTimeout.
+	QueryTimeout time.Duration
 	// RefreshInterval (default 1 h): buckets untouched for that long are
 	// refreshed with a lookup of a random id in their range, and keys held
 	// and last published longer ago than that are republished (without
@@ -113,6 +121,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"K", int64(cfg.K)}, {"Alpha", int64(cfg.Alpha)}, {"B", int64(cfg.B)},
 		{"MaxFailures", int64(cfg.MaxFailures)}, {"RPCTimeout", int64(cfg.RPCTimeout)},
+		{"QueryTimeout", int64(cfg.QueryTimeout)},
 		{"RefreshInterval", int64(cfg.RefreshInterval)},
 		{"OriginalRepublishInterval", int64(cfg.OriginalRepublishInterval)},
 	} {
@@ -135,6 +144,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.RPCTimeout == 0 {
 		cfg.RPCTimeout = DefaultRPCTimeout
 	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	cfg.QueryTimeout = min(cfg.QueryTimeout, cfg.RPCTimeout)
 	if cfg.RefreshInterval == 0 {
 		cfg.RefreshInterval = DefaultRefreshInterval
 	}
@@ -199,6 +212,8 @@ type Node struct {
 	wg     sync.WaitGroup // every goroutine the node owns
 	sem    chan struct{}  // background task slots
 
+	queryOpts rpcudp.CallOptions // for a lookup's queries: Timeout QueryTimeout
+
 	// Test hooks, set before Listen/Serve (nil in production).
 	onCacheStore  func(to Contact, key ID, err error)
 	onTask        func(what string) // after each background task
@@ -220,6 +235,8 @@ func NewNode(cfg Config) (*Node, error) {
 		id:  cfg.ID,
 		log: cfg.Logger,
 		sem: make(chan struct{}, maxBackground),
+
+		queryOpts: rpcudp.CallOptions{Timeout: cfg.QueryTimeout},
 	}
 	n.table = NewTable(cfg.ID, TableConfig{K: cfg.K, B: cfg.B, MaxFailures: cfg.MaxFailures, Now: cfg.Now})
 	n.storage = cfg.Storage

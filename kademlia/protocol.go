@@ -419,7 +419,7 @@ func (n *Node) callFindNode(ctx context.Context, c Contact, target ID) ([]Contac
 	if err != nil {
 		return nil, err
 	}
-	r, err := ep.Call(ctx, c.Addr, methodFindNode, n.id[:], target[:])
+	r, err := ep.CallWith(ctx, n.queryOpts, c.Addr, methodFindNode, n.id[:], target[:])
 	var cs []Contact
 	if err == nil {
 		cs, err = n.parseContacts(r)
@@ -438,7 +438,7 @@ func (n *Node) callFindValue(ctx context.Context, c Contact, key ID) (Value, boo
 	if err != nil {
 		return Value{}, false, nil, err
 	}
-	r, err := ep.Call(ctx, c.Addr, methodFindValue, n.id[:], key[:])
+	r, err := ep.CallWith(ctx, n.queryOpts, c.Addr, methodFindValue, n.id[:], key[:])
 	var (
 		v     Value
 		found bool
