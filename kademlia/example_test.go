@@ -47,6 +47,22 @@ func Example() {
 	// Output: true my awesome value
 }
 
+// The README's ten lines, errors ignored for brevity.
+func Example_tenLines() {
+	ctx := context.Background()
+	first, _ := kademlia.NewNode(kademlia.Config{})
+	defer first.Close()
+	first.Listen(ctx, "127.0.0.1:0")
+	second, _ := kademlia.NewNode(kademlia.Config{})
+	defer second.Close()
+	second.Listen(ctx, "127.0.0.1:0")
+	second.Bootstrap(ctx, []netip.AddrPort{first.Addr()})
+	second.Set(ctx, "my-key", "my awesome value")
+	v, found, err := first.Get(ctx, "my-key")
+	fmt.Println(found, v, err)
+	// Output: true my awesome value <nil>
+}
+
 // Values keep their Python types: an int set by one node is an int for
 // every other node (and for Python peers).
 func ExampleNode_Get() {

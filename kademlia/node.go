@@ -23,6 +23,17 @@ const (
 	DefaultRPCTimeout = 5 * time.Second
 	// DefaultQueryTimeout is how long a lookup waits for one peer.
 	DefaultQueryTimeout = time.Second
+	// DefaultRetryInitial and DefaultRetryMax are the node's RPC retry
+	// policy unless Config.RPCOptions says otherwise: a request unanswered
+	// after 400 ms is sent again (same message id), then after 800 ms,
+	// 1.6 s, 2 s..., until the call's deadline. Every Kademlia RPC is
+	// idempotent, so this is safe with Python peers too (which run a
+	// repeated request again, where Go peers answer it from their reply
+	// cache), and it keeps one lost datagram from costing a lookup a whole
+	// QueryTimeout. Turn it off with
+	// RPCOptions: []rpcudp.Option{rpcudp.WithRetry(rpcudp.RetryPolicy{})}.
+	DefaultRetryInitial = 400 * time.Millisecond
+	DefaultRetryMax     = 2 * time.Second
 	// DefaultRefreshInterval is how often lonely buckets are refreshed and
 	// held keys republished (Python's hourly _refresh_table).
 	DefaultRefreshInterval = time.Hour
@@ -298,7 +309,8 @@ func (n *Node) Listen(ctx context.Context, addr string) error {
 // *net.UDPConn, a simnet conn, ...); the node owns conn from now on and
 // closes it on Close. Serve returns once the node is serving.
 func (n *Node) Serve(conn net.PacketConn) error {
-	opts := append([]rpcudp.Option{rpcudp.WithTimeout(n.cfg.RPCTimeout), rpcudp.WithLogger(n.log)}, n.cfg.RPCOptions...)
+	opts := append([]rpcudp.Option{rpcudp.WithTimeout(n.cfg.RPCTimeout), rpcudp.WithLogger(n.log),
+		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: DefaultRetryInitial, Max: DefaultRetryMax})}, n.cfg.RPCOptions...)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch {

@@ -14,19 +14,12 @@ import (
 // README example.
 func Example() {
 	ctx := context.Background()
-	server, err := rpcudp.Listen(ctx, "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
+	server, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
 	defer server.Close()
 	server.Handle("sayhi", func(_ context.Context, from netip.AddrPort, name string) (string, error) {
 		return "Hello " + name, nil
 	})
-
-	client, err := rpcudp.Listen(ctx, "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
+	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
 	defer client.Close()
 	answer, err := rpcudp.Invoke[string](ctx, client, server.LocalAddr(), "sayhi", "Snake Plissken")
 	fmt.Println(answer, err)

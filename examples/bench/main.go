@@ -15,7 +15,7 @@
 //	go run ./examples/bench -raw -n 50000            # side by side with plain UDP echo, rpc/raw ratios
 //	go run ./examples/bench -loss 0.1 -retry 20ms    # drop 10% of datagrams; retries recover them
 //	go run ./examples/bench -loss 0.1 -timeout 50ms  # the same without retries: timeouts
-//	go run ./examples/bench -addr 10.0.0.7:8468 -json | jq .rpc.latency_us
+//	go run ./examples/bench -addr 127.0.0.1:8468 -json | jq .rpc.latency_us
 //
 // -raw runs the same load a second time as plain UDP echo in the same
 // process (one client socket shared by the -c goroutines, a reader
