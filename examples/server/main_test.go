@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestGreeter(t *testing.T) {
 	server, err := rpcudp.Listen(context.Background(), "127.0.0.1:0")
