@@ -25,16 +25,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/kademlia"
+	"github.com/rpcudp/go-rpcudp/examples/internal/dhtcli"
 )
 
 func main() {
@@ -81,12 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "get: -timeout must be positive")
 		return exitError
 	}
-	boot, err := resolve(ctx, host, port)
+	boot, err := dhtcli.Resolve(ctx, host, port)
 	if err != nil {
 		fmt.Fprintln(stderr, "get:", err)
 		return exitError
 	}
-	node, err := join(ctx, boot, *timeout, newLogger(stderr, *verbose))
+	node, err := dhtcli.Join(ctx, boot, "", *timeout, dhtcli.NewLogger(stderr, *verbose))
 	if err != nil {
 		fmt.Fprintln(stderr, "get:", err)
 		return exitError
@@ -104,68 +100,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "Get result:", v.String())
 	return exitFound
-}
-
-// newLogger logs warnings (debug with -v) on stderr.
-func newLogger(w io.Writer, verbose bool) *slog.Logger {
-	level := slog.LevelWarn
-	if verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// resolve turns HOST and PORT into a UDP address; HOST is an IP literal or
-// a name.
-func resolve(ctx context.Context, host, port string) (netip.AddrPort, error) {
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("bad port %q: want 1-65535", port)
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		if lerr != nil || len(ips) == 0 {
-			return netip.AddrPort{}, fmt.Errorf("bad host %q: %v", host, lerr)
-		}
-		ip = ips[0]
-	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(p)), nil
-}
-
-// listenAddrFor picks the local address to listen on for reaching boot: an
-// ephemeral port on loopback for a loopback IPv4 peer, on every IPv4
-// interface for another IPv4 peer, and on every IPv6 interface for an IPv6
-// peer.
-func listenAddrFor(boot netip.AddrPort) string {
-	a := boot.Addr()
-	switch {
-	case a.Is4() && a.IsLoopback():
-		return "127.0.0.1:0"
-	case a.Is4():
-		return "0.0.0.0:0"
-	}
-	return "[::]:0"
-}
-
-// join starts a DHT node on an ephemeral port and bootstraps it from boot.
-// It fails when boot does not answer.
-func join(ctx context.Context, boot netip.AddrPort, rpcTimeout time.Duration, log *slog.Logger) (*kademlia.Node, error) {
-	node, err := kademlia.NewNode(kademlia.Config{RPCTimeout: rpcTimeout, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := node.Listen(ctx, listenAddrFor(boot)); err != nil {
-		node.Close()
-		return nil, err
-	}
-	found, err := node.Bootstrap(ctx, []netip.AddrPort{boot})
-	if err == nil && len(found) == 0 {
-		err = errors.New("no answer")
-	}
-	if err != nil {
-		node.Close()
-		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
-	}
-	return node, nil
 }

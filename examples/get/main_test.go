@@ -109,30 +109,3 @@ func TestGet(t *testing.T) {
 		})
 	}
 }
-
-func TestListenAddrFor(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:8468":   "127.0.0.1:0",
-		"127.1.2.3:8468":   "127.0.0.1:0",
-		"192.0.2.7:8468":   "0.0.0.0:0",
-		"[::1]:8468":       "[::]:0",
-		"[2001:db8::1]:80": "[::]:0",
-	} {
-		if got := listenAddrFor(netip.MustParseAddrPort(in)); got != want {
-			t.Errorf("listenAddrFor(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
-
-func TestResolve(t *testing.T) {
-	ctx := testCtx(t)
-	got, err := resolve(ctx, "::ffff:127.0.0.1", "8468")
-	if err != nil || got != netip.MustParseAddrPort("127.0.0.1:8468") {
-		t.Errorf("resolve mapped address = %v, %v", got, err)
-	}
-	for _, p := range []string{"", "-1", "65536", "x"} {
-		if _, err := resolve(ctx, "127.0.0.1", p); err == nil {
-			t.Errorf("resolve port %q: no error", p)
-		}
-	}
-}

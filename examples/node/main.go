@@ -40,13 +40,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/rpcudp/go-rpcudp/examples/internal/dhtcli"
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 	cfg := kademlia.Config{Logger: log}
 	var boot []netip.AddrPort
 	if o.bootIP != "" {
-		ip, err := resolveIP(ctx, o.bootIP)
+		ip, err := dhtcli.ResolveIP(ctx, o.bootIP)
 		if err != nil {
 			fmt.Fprintln(stderr, "node:", err)
 			return exitUsage
@@ -196,16 +196,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 		log.Warn("closing node", "err", err)
 	}
 	return exitOK
-}
-
-// resolveIP accepts an IP literal or a host name.
-func resolveIP(ctx context.Context, host string) (netip.Addr, error) {
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap(), nil
-	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(ips) == 0 {
-		return netip.Addr{}, fmt.Errorf("bad -i %q: %v", host, err)
-	}
-	return ips[0].Unmap(), nil
 }

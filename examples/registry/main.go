@@ -31,14 +31,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/rpcudp/go-rpcudp/examples/internal/dhtcli"
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
@@ -156,7 +154,7 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool
 }
 
 func announce(ctx context.Context, c common, addr string, ttl time.Duration, stdout, stderr io.Writer) int {
-	log := newLogger(stderr, c.verbose)
+	log := dhtcli.NewLogger(stderr, c.verbose)
 	node, err := join(ctx, c, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
@@ -186,7 +184,7 @@ func announce(ctx context.Context, c common, addr string, ttl time.Duration, std
 }
 
 func lookup(ctx context.Context, c common, stdout, stderr io.Writer) int {
-	log := newLogger(stderr, c.verbose)
+	log := dhtcli.NewLogger(stderr, c.verbose)
 	node, err := join(ctx, c, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
@@ -208,76 +206,11 @@ func lookup(ctx context.Context, c common, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// newLogger logs warnings (debug with -v) on stderr.
-func newLogger(w io.Writer, verbose bool) *slog.Logger {
-	level := slog.LevelWarn
-	if verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// resolve turns HOST:PORT into a UDP address; HOST is an IP literal or a
-// name.
-func resolve(ctx context.Context, hostport string) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad -join %q: %v", hostport, err)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("bad port %q: want 1-65535", port)
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		if lerr != nil || len(ips) == 0 {
-			return netip.AddrPort{}, fmt.Errorf("bad host %q: %v", host, lerr)
-		}
-		ip = ips[0]
-	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(p)), nil
-}
-
-// listenAddrFor picks the local address to reach boot from: loopback for a
-// loopback IPv4 peer, every IPv4 interface for another IPv4 peer, every
-// IPv6 interface for an IPv6 peer.
-func listenAddrFor(boot netip.AddrPort) string {
-	a := boot.Addr()
-	switch {
-	case a.Is4() && a.IsLoopback():
-		return "127.0.0.1:0"
-	case a.Is4():
-		return "0.0.0.0:0"
-	}
-	return "[::]:0"
-}
-
 // join starts a DHT node and bootstraps it from c.join.
 func join(ctx context.Context, c common, log *slog.Logger) (*kademlia.Node, error) {
-	boot, err := resolve(ctx, c.join)
+	boot, err := dhtcli.ResolveHostPort(ctx, c.join)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bad -join: %w", err)
 	}
-	listen := c.listen
-	if listen == "" {
-		listen = listenAddrFor(boot)
-	}
-	node, err := kademlia.NewNode(kademlia.Config{RPCTimeout: c.timeout, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := node.Listen(ctx, listen); err != nil {
-		node.Close()
-		return nil, err
-	}
-	found, err := node.Bootstrap(ctx, []netip.AddrPort{boot})
-	if err == nil && len(found) == 0 {
-		err = errors.New("no answer")
-	}
-	if err != nil {
-		node.Close()
-		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
-	}
-	return node, nil
+	return dhtcli.Join(ctx, boot, c.listen, c.timeout, log)
 }
