@@ -378,15 +378,21 @@ func (n *Node) handOff(ctx context.Context, c Contact) {
 	}
 }
 
-// shouldHandOff is the welcome rule for one key.
+// shouldHandOff is the welcome rule for one key: the newcomer is among the
+// K contacts closest to key, and we are closer to it than any other
+// contact we know.
+//
+// handOff asks this for every held key each time a contact joins the
+// table, so the rarely true half (we are the closest for about one key in
+// K) is tested first, by a scan that neither sorts nor allocates; only
+// the keys that pass it pay for the sorted K closest.
 func (n *Node) shouldHandOff(newcomer Contact, key ID) bool {
-	nb := n.table.Closest(key, n.cfg.K, func(x Contact) bool { return x.ID == newcomer.ID })
-	if len(nb) == 0 {
-		return true
+	notNewcomer := func(x Contact) bool { return x.ID == newcomer.ID }
+	if n.table.hasCloser(key, notNewcomer) {
+		return false // we are not the closest
 	}
-	newClose := len(nb) < n.cfg.K || CloserTo(key, newcomer.ID, nb[len(nb)-1].ID)
-	weClosest := CloserTo(key, n.id, nb[0].ID)
-	return newClose && weClosest
+	nb := n.table.Closest(key, n.cfg.K, notNewcomer)
+	return len(nb) < n.cfg.K || CloserTo(key, newcomer.ID, nb[len(nb)-1].ID)
 }
 
 // ---- client side ----

@@ -114,6 +114,22 @@ func (r boltRecord) item(key ID) StoredItem {
 
 func (r boltRecord) size() int64 { return int64(IDLen) + int64(len(r.raw)) }
 
+// storedAt returns the Stored time of key (see storedAt in
+// maintenance.go); ok is false if key is not held or cannot be read.
+func (s *BoltStorage) storedAt(key ID) (stored time.Time, ok bool) {
+	if s.closed.Load() {
+		return time.Time{}, false
+	}
+	now := s.cfg.Now().UnixNano()
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		if r, err := decodeBoltRecord(tx.Bucket(boltItemsBucket()).Get(key[:])); err == nil && now < r.expires {
+			stored, ok = time.Unix(0, r.stored), true
+		}
+		return nil
+	})
+	return stored, ok
+}
+
 func boltExpiryKey(expires int64, key []byte) []byte {
 	k := make([]byte, boltExpiryKeyLen)
 	binary.BigEndian.PutUint64(k, uint64(expires)^boltExpirySignFlip)

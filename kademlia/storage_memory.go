@@ -134,6 +134,18 @@ func (s *MemoryStorage) Get(key ID) (Value, bool, error) {
 	return it.value, true, nil
 }
 
+// storedAt returns the Stored time of key (see storedAt in
+// maintenance.go); ok is false if key is not held.
+func (s *MemoryStorage) storedAt(key ID) (stored time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, held := s.items[key]
+	if s.closed || !held || !s.cfg.Now().Before(it.meta.Expires) {
+		return time.Time{}, false
+	}
+	return it.meta.Stored, true
+}
+
 // Delete implements Storage.
 func (s *MemoryStorage) Delete(key ID) error {
 	s.mu.Lock()

@@ -544,6 +544,45 @@ func (t *Table) Closest(target ID, n int, exclude func(Contact) bool) []Contact 
 	return out
 }
 
+// hasCloser reports whether a contact of the table (not of the
+// replacement caches), other than those exclude accepts (nil: none), is
+// closer to target than our own id: Closest(target, 1, exclude) compared
+// with our id, without sorting or allocating. exclude is called with the
+// table locked and must not call the Table.
+//
+// A bucket that does not cover our id covers an aligned block of ids
+// which all first differ from ours at the same bit i (the common prefix
+// length of the block and our id); such an id is closer to target than
+// ours exactly when target differs from our id at bit i too. So only the
+// contacts of the bucket covering our id are compared one by one.
+func (t *Table) hasCloser(target ID, exclude func(Contact) bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	bit := func(id ID, i int) byte { return id[i/8] >> (7 - i%8) & 1 }
+	for _, b := range t.buckets {
+		if len(b.entries) == 0 {
+			continue
+		}
+		if !b.Contains(t.self) {
+			if i := b.Lo.CommonPrefixLen(t.self); bit(target, i) == bit(t.self, i) {
+				continue // the whole block is farther from target than we are
+			}
+			for _, e := range b.entries {
+				if exclude == nil || !exclude(e.c) {
+					return true
+				}
+			}
+			continue
+		}
+		for _, e := range b.entries {
+			if CloserTo(target, e.c.ID, t.self) && (exclude == nil || !exclude(e.c)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // prefixMask keeps the first d bits of id and clears the rest.
 func prefixMask(id ID, d int) ID {
 	var m ID
