@@ -56,7 +56,7 @@ func (n *Node) lookup(ctx context.Context, target ID, wantValue bool) (lookupRes
 	n.table.Touch(target)
 	h := newNodeHeap(target, n.cfg.K)
 	depth := make(map[ID]int) // responses that led to each candidate
-	for _, c := range n.table.Closest(target, n.cfg.K, nil) {
+	for _, c := range n.table.ClosestAnswering(target, n.cfg.K, nil) {
 		h.push(c)
 		depth[c.ID] = 0
 	}
@@ -90,8 +90,8 @@ func (n *Node) lookup(ctx context.Context, target ID, wantValue bool) (lookupRes
 			}
 			d := depth[r.peer.ID] + 1
 			for _, c := range r.contacts {
-				if c.ID == n.id {
-					continue
+				if c.ID == n.id || n.table.Suspect(c.ID) {
+					continue // ourselves, or a contact that just failed us
 				}
 				if _, known := depth[c.ID]; !known {
 					depth[c.ID] = d

@@ -31,11 +31,19 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 	}
 	var lookups []LookupStats
 	var mu sync.Mutex
-	q := newDHTNode(t, Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
+	q, err := NewNode(Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
 		mu.Lock()
 		lookups = append(lookups, s)
 		mu.Unlock()
 	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.noProbe = true // keep the failure counts where the lookups left them
+	if err := q.Listen(ctx, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
 	for _, h := range honest {
 		q.Table().Seen(Contact{ID: h.ID(), Addr: h.Addr()})
 	}
@@ -153,8 +161,16 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 	if len(lookups) != 2 || lookups[0].Kind != "value" || !lookups[0].Found || lookups[1].Kind != "node" || lookups[0].Target != key {
 		t.Errorf("lookup stats %+v", lookups)
 	}
-	if lookups[1].RPCs < len(honest)+len(liars)+len(dead) {
-		t.Errorf("node lookup sent %d RPCs, want every candidate asked", lookups[1].RPCs)
+	// The second lookup asks every candidate but those that just failed
+	// the first one (suspects).
+	answering := len(honest)
+	for _, p := range peers {
+		if p.wellShape || p.errReply {
+			answering++
+		}
+	}
+	if lookups[1].RPCs < answering {
+		t.Errorf("node lookup sent %d RPCs, want every answering candidate asked (%d)", lookups[1].RPCs, answering)
 	}
 }
 
@@ -377,5 +393,45 @@ func TestLookupQueryTimeout(t *testing.T) {
 	}
 	if _, err := NewNode(Config{QueryTimeout: -1}); err == nil {
 		t.Error("negative QueryTimeout accepted")
+	}
+}
+
+// TestSuspectContacts: a contact whose RPC timed out is suspect: lookups
+// skip it and find_node answers leave it out while a background probe
+// pings it. A dead one is removed after MaxFailures failures in a row; a
+// live one that only lost a datagram is back as soon as it answers.
+func TestSuspectContacts(t *testing.T) {
+	ctx := dhtCtx(t)
+	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 300 * time.Millisecond, MaxFailures: 3})
+	q := nodes[1]
+	dead := Contact{ID: RandomID(), Addr: deadAddr(t)}
+	q.Table().Seen(dead)
+	live := Contact{ID: nodes[2].ID(), Addr: nodes[2].Addr()}
+
+	// A timed-out RPC makes both suspect (the live one "lost a datagram").
+	for _, c := range []Contact{dead, live} {
+		q.record(ctx, c, rpcudp.ErrTimeout)
+	}
+	if !q.Table().Suspect(dead.ID) {
+		t.Fatal("dead contact not suspect after a timeout")
+	}
+	for _, c := range q.Table().ClosestAnswering(dead.ID, 20, nil) {
+		if c.ID == dead.ID {
+			t.Error("a suspect contact is still offered to lookups")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, deadIn := q.Table().Contains(dead.ID)
+		if !deadIn && !q.Table().Suspect(live.ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: dead contact still in table %v, live contact suspect %v", deadIn, q.Table().Suspect(live.ID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := q.Table().Contains(live.ID); !ok {
+		t.Error("the live contact was dropped")
 	}
 }

@@ -219,9 +219,12 @@ type Node struct {
 	closed   bool
 	closeErr error
 
-	seenMu sync.Mutex     // serialises IsNew+Seen so a newcomer is welcomed once
-	wg     sync.WaitGroup // every goroutine the node owns
-	sem    chan struct{}  // background task slots
+	seenMu sync.Mutex // serialises IsNew+Seen so a newcomer is welcomed once
+	// probeMu guards probing: the suspect contacts being probed.
+	probeMu sync.Mutex
+	probing map[ID]bool
+	wg      sync.WaitGroup // every goroutine the node owns
+	sem     chan struct{}  // background task slots
 
 	queryOpts rpcudp.CallOptions // for a lookup's queries: Timeout QueryTimeout
 
@@ -230,6 +233,7 @@ type Node struct {
 	onTask        func(what string) // after each background task
 	onMaintained  func(kind string) // "refresh" or "originals", after the work
 	onStateSaved  func(path string, err error)
+	noProbe       bool // no background probes of suspect contacts
 	tickRefresh   <-chan time.Time
 	tickRepublish <-chan time.Time
 }

@@ -193,7 +193,7 @@ func (n *Node) closerThanUs(key ID, limit int) int {
 // (by id and by address, as Python's find_neighbors(exclude=...)), as the
 // wire list [[id, ip, port], ...].
 func (n *Node) neighbors(key ID, caller Contact) []any {
-	cs := n.table.Closest(key, n.cfg.K, func(c Contact) bool {
+	cs := n.table.ClosestAnswering(key, n.cfg.K, func(c Contact) bool {
 		return c.ID == caller.ID || c.SameHome(caller)
 	})
 	out := make([]any, len(cs)) // never nil: Python answers [] not None
@@ -287,7 +287,57 @@ func (n *Node) record(ctx context.Context, c Contact, err error) {
 	case isPeerFailure(ctx, err):
 		if n.table.Failed(c.ID) {
 			n.log.Debug("kademlia: contact removed after repeated failures", "contact", c)
+		} else if !n.noProbe && !errors.Is(err, errMalformedReply) && n.table.Suspect(c.ID) {
+			n.probe(c) // silent, not lying: is it still there?
 		}
+	}
+}
+
+// probe checks, in the background, a contact whose RPC just failed. While
+// it is suspect, lookups skip it and find_node answers leave it out, so a
+// dead peer (a client that has exited, say) costs one lookup one
+// QueryTimeout instead of costing every lookup one until it is dropped.
+// The probe pings it until it answers (it is then as good as ever) or has
+// failed MaxFailures times in a row (it is then removed): a contact is
+// still only dropped after several consecutive failures, not after one
+// timeout. One probe per contact at a time.
+func (n *Node) probe(c Contact) {
+	n.probeMu.Lock()
+	if n.probing == nil {
+		n.probing = make(map[ID]bool)
+	}
+	if n.probing[c.ID] {
+		n.probeMu.Unlock()
+		return
+	}
+	n.probing[c.ID] = true
+	n.probeMu.Unlock()
+	done := func() {
+		n.probeMu.Lock()
+		delete(n.probing, c.ID)
+		n.probeMu.Unlock()
+	}
+	if !n.spawn("probe", func(ctx context.Context) {
+		defer done()
+		for ctx.Err() == nil && n.table.Suspect(c.ID) {
+			ep, err := n.endpoint()
+			if err != nil {
+				return
+			}
+			r, err := ep.Call(ctx, c.Addr, methodPing, n.id[:])
+			if err == nil {
+				if id, perr := binID(r); perr == nil && id == c.ID {
+					n.seen(c)
+					return
+				}
+				err = errMalformedReply
+			}
+			if !isPeerFailure(ctx, err) || n.table.Failed(c.ID) {
+				return
+			}
+		}
+	}) {
+		done()
 	}
 }
 

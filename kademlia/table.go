@@ -508,6 +508,26 @@ func (t *Table) Contains(id ID) (Contact, bool) {
 // bucket's, so buckets are visited by increasing interval and only as many
 // as needed.
 func (t *Table) Closest(target ID, n int, exclude func(Contact) bool) []Contact {
+	return t.closest(target, n, exclude, false)
+}
+
+// ClosestAnswering is Closest without the suspect contacts (see Suspect):
+// the contacts a lookup should ask and a find_node answer should name.
+func (t *Table) ClosestAnswering(target ID, n int, exclude func(Contact) bool) []Contact {
+	return t.closest(target, n, exclude, true)
+}
+
+// Suspect reports whether id is in a bucket and its last RPC failed: it
+// has failed at least once since it last answered or called us.
+func (t *Table) Suspect(id ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.bucketFor(id)
+	j := b.indexOf(id)
+	return j >= 0 && b.entries[j].failures > 0
+}
+
+func (t *Table) closest(target ID, n int, exclude func(Contact) bool, answering bool) []Contact {
 	if n <= 0 {
 		return nil
 	}
@@ -532,7 +552,7 @@ func (t *Table) Closest(target ID, n int, exclude func(Contact) bool) []Contact 
 		}
 		start := len(out)
 		for _, e := range o.b.entries {
-			if exclude == nil || !exclude(e.c) {
+			if (exclude == nil || !exclude(e.c)) && (!answering || e.failures == 0) {
 				out = append(out, e.c)
 			}
 		}
