@@ -11,31 +11,9 @@ import (
 	"time"
 )
 
-// rtClock is a fake clock for Table.Now.
-type rtClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newRTClock() *rtClock {
-	return &rtClock{now: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *rtClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *rtClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newRTTable returns a table with a fake clock.
-func newRTTable(self ID, cfg TableConfig) (*Table, *rtClock) {
-	clk := newRTClock()
+func newRTTable(self ID, cfg TableConfig) (*Table, *fakeClock) {
+	clk := newFakeClock()
 	cfg.Now = clk.Now
 	return NewTable(self, cfg), clk
 }

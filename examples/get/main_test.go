@@ -2,51 +2,19 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rpcudp/go-rpcudp/examples/internal/dhttest"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// startNetwork starts n DHT nodes on 127.0.0.1, each bootstrapped from the
-// first, and closes them with the test.
-func startNetwork(t *testing.T, n int) []*kademlia.Node {
-	t.Helper()
-	ctx := testCtx(t)
-	nodes := make([]*kademlia.Node, n)
-	for i := range nodes {
-		node, err := kademlia.NewNode(kademlia.Config{RPCTimeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { node.Close() })
-		if err := node.Listen(ctx, "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = node
-		if i > 0 {
-			if _, err := node.Bootstrap(ctx, []netip.AddrPort{nodes[0].Addr()}); err != nil {
-				t.Fatalf("node %d bootstrap: %v", i, err)
-			}
-		}
-	}
-	return nodes
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func port(n *kademlia.Node) string { return strconv.Itoa(int(n.Addr().Port())) }
 
@@ -85,8 +53,8 @@ func TestGet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nodes := startNetwork(t, 3)
-			ctx := testCtx(t)
+			nodes := dhttest.StartNetwork(t, 3)
+			ctx := dhttest.Ctx(t)
 			for key, v := range map[string]any{"greeting": "hello world", "answer": 42, "raw": []byte("ab"), "pi": 3.25, "yes": true} {
 				if err := nodes[1].Set(ctx, key, v); err != nil {
 					t.Fatalf("Set(%s): %v", key, err)

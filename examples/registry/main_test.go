@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -15,41 +14,12 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rpcudp/go-rpcudp/examples/internal/dhttest"
+
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// startNetwork starts n DHT nodes on 127.0.0.1, each bootstrapped from the
-// first, and closes them with the test.
-func startNetwork(t *testing.T, n int) []*kademlia.Node {
-	t.Helper()
-	ctx := testCtx(t)
-	nodes := make([]*kademlia.Node, n)
-	for i := range nodes {
-		node, err := kademlia.NewNode(kademlia.Config{RPCTimeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { node.Close() })
-		if err := node.Listen(ctx, "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = node
-		if i > 0 {
-			if _, err := node.Bootstrap(ctx, []netip.AddrPort{nodes[0].Addr()}); err != nil {
-				t.Fatalf("node %d bootstrap: %v", i, err)
-			}
-		}
-	}
-	return nodes
-}
 
 // fakeClock is an injectable clock that moves only when told.
 type fakeClock struct {
@@ -73,7 +43,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func lookupIs(t *testing.T, r *Registry, name string, want ...string) {
 	t.Helper()
-	got, err := r.Lookup(testCtx(t), name)
+	got, err := r.Lookup(dhttest.Ctx(t), name)
 	if err != nil {
 		t.Fatalf("Lookup(%q): %v", name, err)
 	}
@@ -87,13 +57,13 @@ func lookupIs(t *testing.T, r *Registry, name string, want ...string) {
 // once its TTL has passed on the (injected) clock, lookups list only the
 // other.
 func TestRegistryExpiry(t *testing.T) {
-	nodes := startNetwork(t, 4)
+	nodes := dhttest.StartNetwork(t, 4)
 	clock := newFakeClock()
 	cfg := RegistryConfig{Now: clock.Now}
 	a := NewRegistry(nodes[1], cfg)
 	b := NewRegistry(nodes[2], cfg)
 	look := NewRegistry(nodes[3], cfg)
-	ctx := testCtx(t)
+	ctx := dhttest.Ctx(t)
 	const ttl = 30 * time.Second
 	if err := a.Announce(ctx, "echo", "127.0.0.1:7001", ttl); err != nil {
 		t.Fatal(err)
@@ -184,7 +154,7 @@ func TestRecordFormat(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
 	r := NewRegistry(dht, RegistryConfig{Now: clock.Now})
-	if err := r.Announce(testCtx(t), "web", "[::1]:80", time.Minute); err != nil {
+	if err := r.Announce(dhttest.Ctx(t), "web", "[::1]:80", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	slot, ok := r.Slot("web", "[::1]:80")
@@ -210,7 +180,7 @@ func TestSlotProbing(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
 	cfg := RegistryConfig{Slots: 2, Now: clock.Now}
-	ctx := testCtx(t)
+	ctx := dhttest.Ctx(t)
 	x, y, z := NewRegistry(dht, cfg), NewRegistry(dht, cfg), NewRegistry(dht, cfg)
 	if err := x.Announce(ctx, "db", "127.0.0.1:1", 30*time.Second); err != nil {
 		t.Fatal(err)
@@ -253,7 +223,7 @@ func TestRenewMovesOffATakenSlot(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
 	cfg := RegistryConfig{Now: clock.Now}
-	ctx := testCtx(t)
+	ctx := dhttest.Ctx(t)
 	a := NewRegistry(dht, cfg)
 	if err := a.Announce(ctx, "q", "127.0.0.1:1", 30*time.Second); err != nil {
 		t.Fatal(err)
@@ -274,7 +244,7 @@ func TestRenewMovesOffATakenSlot(t *testing.T) {
 func TestRunRenews(t *testing.T) {
 	dht := newMapDHT()
 	r := NewRegistry(dht, RegistryConfig{})
-	ctx, cancel := context.WithCancel(testCtx(t))
+	ctx, cancel := context.WithCancel(dhttest.Ctx(t))
 	if err := r.Announce(ctx, "svc", "127.0.0.1:1", 60*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +267,7 @@ func TestRunRenews(t *testing.T) {
 func TestRegistryErrors(t *testing.T) {
 	dht := newMapDHT()
 	r := NewRegistry(dht, RegistryConfig{})
-	ctx := testCtx(t)
+	ctx := dhttest.Ctx(t)
 	for _, c := range []struct{ name, addr string }{{"", "a"}, {"n", ""}} {
 		if err := r.Announce(ctx, c.name, c.addr, time.Second); err == nil {
 			t.Errorf("Announce(%q, %q) succeeded", c.name, c.addr)
@@ -336,11 +306,11 @@ func (s *syncBuffer) String() string {
 // TestCommand runs announce and lookup as a user would, against a DHT on
 // loopback.
 func TestCommand(t *testing.T) {
-	nodes := startNetwork(t, 3)
+	nodes := dhttest.StartNetwork(t, 3)
 	join := nodes[0].Addr().String()
 	lookup := func(name string) (string, string, int) {
 		var out, errOut bytes.Buffer
-		code := run(testCtx(t), []string{"lookup", "-join", join, "-name", name, "-timeout", "400ms"}, &out, &errOut)
+		code := run(dhttest.Ctx(t), []string{"lookup", "-join", join, "-name", name, "-timeout", "400ms"}, &out, &errOut)
 		return out.String(), errOut.String(), code
 	}
 
@@ -417,7 +387,7 @@ func TestCommandBadArgs(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			if code := run(testCtx(t), tt.args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), tt.err) {
+			if code := run(dhttest.Ctx(t), tt.args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), tt.err) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), tt.err)
 			}
 		})

@@ -2,51 +2,19 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rpcudp/go-rpcudp/examples/internal/dhttest"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// startNetwork starts n DHT nodes on 127.0.0.1, each bootstrapped from the
-// first, and closes them with the test.
-func startNetwork(t *testing.T, n int) []*kademlia.Node {
-	t.Helper()
-	ctx := testCtx(t)
-	nodes := make([]*kademlia.Node, n)
-	for i := range nodes {
-		node, err := kademlia.NewNode(kademlia.Config{RPCTimeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { node.Close() })
-		if err := node.Listen(ctx, "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = node
-		if i > 0 {
-			if _, err := node.Bootstrap(ctx, []netip.AddrPort{nodes[0].Addr()}); err != nil {
-				t.Fatalf("node %d bootstrap: %v", i, err)
-			}
-		}
-	}
-	return nodes
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func TestSet(t *testing.T) {
 	// Each subtest gets a fresh network: the closed clients of earlier
@@ -84,7 +52,7 @@ func TestSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nodes := startNetwork(t, 3)
+			nodes := dhttest.StartNetwork(t, 3)
 			args := append([]string{"-timeout", "1s"}, tt.args...)
 			for i, a := range args {
 				if a == boot {
@@ -92,7 +60,7 @@ func TestSet(t *testing.T) {
 				}
 			}
 			var out, errOut bytes.Buffer
-			code := run(testCtx(t), args, &out, &errOut)
+			code := run(dhttest.Ctx(t), args, &out, &errOut)
 			if code != tt.code || out.String() != tt.out {
 				t.Fatalf("exit %d, stdout %q (stderr %q); want %d, %q", code, out.String(), errOut.String(), tt.code, tt.out)
 			}
@@ -103,7 +71,7 @@ func TestSet(t *testing.T) {
 				return
 			}
 			key := tt.args[len(tt.args)-2]
-			v, found, err := nodes[2].Get(testCtx(t), key)
+			v, found, err := nodes[2].Get(dhttest.Ctx(t), key)
 			if err != nil || !found {
 				t.Fatalf("Get(%s) from another node: found %v, %v", key, found, err)
 			}
