@@ -22,7 +22,7 @@ func openTestBolt(t *testing.T, path string, cfg StorageConfig) *BoltStorage {
 }
 
 func TestBoltStorageReopenKeepsValuesAndMeta(t *testing.T) {
-	clock := newStorageTestClock()
+	clock := newFakeClock()
 	path := filepath.Join(t.TempDir(), "kad.db")
 	cfg := StorageConfig{TTL: time.Hour, Now: clock.Now}
 	s := openTestBolt(t, path, cfg)
@@ -62,7 +62,7 @@ func TestBoltStorageReopenKeepsValuesAndMeta(t *testing.T) {
 }
 
 func TestBoltStorageReopenPurgesExpired(t *testing.T) {
-	clock := newStorageTestClock()
+	clock := newFakeClock()
 	path := filepath.Join(t.TempDir(), "kad.db")
 	cfg := StorageConfig{TTL: time.Hour, Now: clock.Now}
 	s := openTestBolt(t, path, cfg)
@@ -94,7 +94,7 @@ func TestBoltStorageReopenPurgesExpired(t *testing.T) {
 }
 
 func TestBoltStorageReopenCountsBounds(t *testing.T) {
-	clock := newStorageTestClock()
+	clock := newFakeClock()
 	path := filepath.Join(t.TempDir(), "kad.db")
 	s := openTestBolt(t, path, StorageConfig{Now: clock.Now})
 	e := storageEnv{t: t, s: s, clock: clock}
@@ -177,7 +177,7 @@ func TestBoltStorageOpenErrors(t *testing.T) {
 // TestBoltStorageIterateBatches crosses several read-transaction batches,
 // in key order, with deletions in the callback.
 func TestBoltStorageIterateBatches(t *testing.T) {
-	clock := newStorageTestClock()
+	clock := newFakeClock()
 	s := openTestBolt(t, filepath.Join(t.TempDir(), "kad.db"), StorageConfig{Now: clock.Now})
 	s.batch = 7 // several read transactions without thousands of fsyncs
 	const n = 3*7 + 5

@@ -8,7 +8,7 @@ import (
 // TestMemoryStorageIterationOrder checks Python OrderedDict semantics:
 // oldest first, and a Put moves its key to the end.
 func TestMemoryStorageIterationOrder(t *testing.T) {
-	clock := newStorageTestClock()
+	clock := newFakeClock()
 	e := storageEnv{t: t, s: NewMemoryStorage(StorageConfig{Now: clock.Now}), clock: clock}
 	for _, n := range []string{"c", "a", "b"} {
 		e.put(n, n, PutOptions{})
@@ -26,7 +26,7 @@ func TestMemoryStorageIterationOrder(t *testing.T) {
 
 // TestMemoryStorageHeapExpiry expires items out of insertion order.
 func TestMemoryStorageHeapExpiry(t *testing.T) {
-	clock := newStorageTestClock()
+	clock := newFakeClock()
 	s := NewMemoryStorage(StorageConfig{Now: clock.Now})
 	e := storageEnv{t: t, s: s, clock: clock}
 	ttls := map[string]time.Duration{"a": 5 * time.Minute, "b": time.Minute, "c": 3 * time.Minute, "d": 2 * time.Minute}

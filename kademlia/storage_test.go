@@ -9,28 +9,6 @@ import (
 	"time"
 )
 
-// storageTestClock is an injectable clock for storage tests.
-type storageTestClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newStorageTestClock() *storageTestClock {
-	return &storageTestClock{now: time.Date(2024, 5, 6, 7, 8, 9, 10, time.UTC)}
-}
-
-func (c *storageTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *storageTestClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // storageImpl opens one Storage implementation for the shared suite.
 type storageImpl struct {
 	name string
@@ -62,7 +40,7 @@ func storageKey(name string) ID { return DigestBytes([]byte(name)) }
 type storageEnv struct {
 	t     *testing.T
 	s     Storage
-	clock *storageTestClock
+	clock *fakeClock
 }
 
 func (e storageEnv) put(name string, v any, opts PutOptions) {
@@ -579,7 +557,7 @@ func TestStorageSuite(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			for _, tc := range storageSuite {
 				t.Run(tc.name, func(t *testing.T) {
-					clock := newStorageTestClock()
+					clock := newFakeClock()
 					cfg := tc.cfg
 					cfg.Now = clock.Now
 					tc.run(storageEnv{t: t, s: impl.open(t, cfg), clock: clock})
