@@ -9,7 +9,7 @@
 //	n, err := kademlia.NewNode(kademlia.Config{})
 //	err = n.Listen(ctx, "0.0.0.0:8468")
 //	defer n.Close()
-//	_, err = n.Bootstrap(ctx, []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:8468")})
+//	_, err = n.Bootstrap(ctx, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8469")})
 //	err = n.Set(ctx, "my-key", "my value")
 //	v, found, err := n.Get(ctx, "my-key")
 //
@@ -40,7 +40,14 @@
 // They fix Python's bugs or fill its gaps; none changes the wire format.
 //
 //   - A contact leaves the routing table after Config.MaxFailures
-//     consecutive failed RPCs (default 5), not after one timeout.
+//     consecutive failed RPCs (default 5), not after one timeout. Meanwhile
+//     it is suspect: lookups skip it, find_node answers leave it out, and a
+//     background probe pings it until it answers (and is as good as ever)
+//     or reaches MaxFailures, so a dead peer costs one lookup one
+//     Config.QueryTimeout (1 s), not every lookup a full RPC timeout.
+//   - RPCs are retried (same message id; 400 ms, then doubling, up to 2 s)
+//     until their deadline: every Kademlia RPC is idempotent, so this is
+//     harmless to Python peers and saves lookups from lost datagrams.
 //   - Lookups keep Alpha requests in flight instead of running lockstep
 //     rounds that wait for the slowest peer, and survive malformed answers
 //     (the peer is dropped from the lookup and counted as failed).
