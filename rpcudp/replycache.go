@@ -17,7 +17,8 @@ type replyCache struct {
 	mu       sync.Mutex
 	ttl      time.Duration
 	idx      map[cacheKey]int
-	slots    []cacheSlot
+	slots    []cacheSlot // grows up to size; then a ring, oldest at next
+	size     int
 	next     int
 	gen      uint64
 	bytes    int // reply bytes held
@@ -58,7 +59,9 @@ const (
 )
 
 func newReplyCache(size int, ttl time.Duration, maxBytes int) *replyCache {
-	return &replyCache{ttl: ttl, idx: make(map[cacheKey]int, size), slots: make([]cacheSlot, size), maxBytes: maxBytes, seed: maphash.MakeSeed()}
+	// The ring grows to size as requests come, so an idle endpoint costs
+	// next to nothing (thousands of them run in one simulation).
+	return &replyCache{ttl: ttl, idx: make(map[cacheKey]int), size: size, maxBytes: maxBytes, seed: maphash.MakeSeed()}
 }
 
 // evict empties slot i.
@@ -100,9 +103,15 @@ func (c *replyCache) begin(id MsgID, from netip.AddrPort, body []byte, e *Endpoi
 		}
 		c.evict(i)
 	}
-	i := c.next
-	c.next = (c.next + 1) % len(c.slots)
-	c.evict(i)
+	var i int
+	if len(c.slots) < c.size {
+		c.slots = append(c.slots, cacheSlot{})
+		i = len(c.slots) - 1
+	} else {
+		i = c.next
+		c.next = (c.next + 1) % c.size
+		c.evict(i)
+	}
 	s := &c.slots[i]
 	c.gen++
 	s.key, s.used, s.running, s.gen, s.at, s.sum = k, true, true, c.gen, now, sum
