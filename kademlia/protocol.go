@@ -208,17 +208,24 @@ func contactTriple(c Contact) []any {
 	return []any{c.ID.Bytes(), c.Addr.Addr().String(), int(c.Addr.Port())}
 }
 
-// rpcFindNode serves find_node [sender_id, key] -> [[id, ip, port], ...].
-func (n *Node) rpcFindNode(_ context.Context, req *rpcudp.Request) (any, error) {
+// findArgs decodes the arguments of find_node and find_value,
+// [sender_id, key], and records the caller.
+func (n *Node) findArgs(req *rpcudp.Request) (Contact, ID, error) {
 	args, err := rawArgs(req, 2)
 	if err != nil {
-		return nil, err
+		return Contact{}, ID{}, err
 	}
 	from, err := n.caller(req, args[0])
 	if err != nil {
-		return nil, err
+		return Contact{}, ID{}, err
 	}
 	key, err := argID(args[1], "key")
+	return from, key, err
+}
+
+// rpcFindNode serves find_node [sender_id, key] -> [[id, ip, port], ...].
+func (n *Node) rpcFindNode(_ context.Context, req *rpcudp.Request) (any, error) {
+	from, key, err := n.findArgs(req)
 	if err != nil {
 		return nil, err
 	}
@@ -228,15 +235,7 @@ func (n *Node) rpcFindNode(_ context.Context, req *rpcudp.Request) (any, error) 
 // rpcFindValue serves find_value [sender_id, key] -> {"value": v} when the
 // value is held here, else the find_node answer.
 func (n *Node) rpcFindValue(_ context.Context, req *rpcudp.Request) (any, error) {
-	args, err := rawArgs(req, 2)
-	if err != nil {
-		return nil, err
-	}
-	from, err := n.caller(req, args[0])
-	if err != nil {
-		return nil, err
-	}
-	key, err := argID(args[1], "key")
+	from, key, err := n.findArgs(req)
 	if err != nil {
 		return nil, err
 	}

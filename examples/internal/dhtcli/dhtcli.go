@@ -11,7 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
@@ -98,4 +101,14 @@ func Join(ctx context.Context, boot netip.AddrPort, listen string, rpcTimeout ti
 		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
 	}
 	return node, nil
+}
+
+// Main runs a command's run function with a context that ends on SIGINT
+// or SIGTERM (a second signal kills at once) and exits with its code.
+func Main(run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
