@@ -188,7 +188,7 @@ func (v Value) String() string {
 	case uint64:
 		return strconv.FormatUint(x, 10)
 	case float64:
-		return valFloatRepr(x)
+		return pyReprFloat(x)
 	case bool:
 		if x {
 			return "True"
@@ -453,34 +453,4 @@ func valBytesRepr(p []byte) string {
 	}
 	sb.WriteByte(quote)
 	return sb.String()
-}
-
-// valFloatRepr mirrors CPython's float.__repr__: the shortest digits that
-// round-trip, in positional notation when the decimal exponent is in
-// [-4, 16) (always with a fractional part) and scientific notation otherwise.
-func valFloatRepr(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case f == 0:
-		if math.Signbit(f) {
-			return "-0.0"
-		}
-		return "0.0"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	i := strings.LastIndexByte(e, 'e')
-	exp, _ := strconv.Atoi(e[i+1:])
-	if exp < -4 || exp >= 16 {
-		return e // Go and Python agree: 1e+16, 1.5e-05.
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsRune(s, '.') {
-		s += ".0"
-	}
-	return s
 }
