@@ -21,11 +21,11 @@ func (c Contact) String() string {
 	return c.ID.String() + "@" + c.Addr.String()
 }
 
-// SameHome reports whether c and o are reachable at the same UDP address
+// sameHome reports whether c and o are reachable at the same UDP address
 // (same IP and port), whatever their ids, like Python's Node.same_home_as.
 // IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) compare equal to the plain
 // IPv4 address.
-func (c Contact) SameHome(o Contact) bool {
+func (c Contact) sameHome(o Contact) bool {
 	return normalizeAddrPort(c.Addr) == normalizeAddrPort(o.Addr)
 }
 

@@ -6,34 +6,59 @@
 //
 // # Use
 //
-//	n, err := kademlia.NewNode(kademlia.Config{})
-//	err = n.Listen(ctx, "0.0.0.0:8468")
+//	n, err := kademlia.Listen(ctx, "0.0.0.0:8468", kademlia.Config{})
 //	defer n.Close()
 //	_, err = n.Bootstrap(ctx, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8469")})
 //	err = n.Set(ctx, "my-key", "my value")
 //	v, found, err := n.Get(ctx, "my-key")
 //
+// Serve runs a node on any net.PacketConn (rpcudp/simnet in tests). The
+// wire protocol, RPC by RPC, is in kademlia/PROTOCOL.md (the datagram layer
+// in rpcudp/PROTOCOL.md). Package kademlia/boltstore is a persistent
+// Storage on bbolt.
+//
 // # Where things happen
 //
-//   - node.go: Config and its defaults, the Node and its lifecycle
-//     (NewNode, Listen/Serve, Close), Bootstrap, Get/GetDigest,
-//     Set/SetDigest (setDigest: lookup, local copy, stores), Stun.
-//   - protocol.go: the RPC handlers (rpcPing, rpcStun, rpcStore,
-//     rpcFindNode, rpcFindValue), the routing table bookkeeping every RPC
-//     does (seen: add the peer, ping a full bucket's head, welcome a new
-//     peer with the keys it should hold; record: count failures), the
-//     client calls (pingAddr, callFindNode, callFindValue, callStore) and
-//     the strict parsing of peers' answers.
-//   - lookup.go: the iterative node and value lookups (lookup), with Alpha
-//     requests in flight at all times, and the caching store after a value
-//     is found.
+//   - config.go: Config and its defaults, LookupStats, the package's errors.
+//   - node.go: the Node and its lifecycle (Listen, Serve, Close), its owned
+//     goroutines (goLoop, spawn), Bootstrap, Stun.
+//   - dht.go: Get/GetWith/GetDigest and Set/SetDigest (setDigest: lookup,
+//     local copy, stores).
+//   - routing.go: the routing type, which owns the table and the liveness
+//     of its contacts: seen (add, ping a full bucket's head, welcome a
+//     newcomer), record (count failures), probe (ping suspect contacts).
+//   - table.go, table_closest.go, bucket.go, snapshot.go: the routing
+//     table (its add and evict rules, documented on the table type; its
+//     mutators unexported), its closest-contact queries, its k-buckets and
+//     id ranges, and the read-only TableSnapshot that Node.Table hands out.
+//   - revalidate.go: keeping the table free of dead contacts (pinging new
+//     and stale contacts; settling a contact claimed from a new address).
+//   - iplimit.go: IPLimits, contacts per IP network per bucket and table.
+//   - join.go: what follows a Bootstrap (far-bucket refresh, repeated
+//     self-lookups); pace.go: freeing the slot of a much slower query.
+//   - lookup.go, nodeheap.go: the iterative node and value lookups (the
+//     lookup type: Alpha requests in flight at all times, the caching store
+//     after a value is found) and a lookup's candidate set.
+//   - server.go: the RPC handlers (rpcPing, rpcStun, rpcStore,
+//     rpcFindNode, rpcFindValue) and how a store is kept (storeOptions).
+//   - client.go, reply.go: the calls (ping, pingAddr, callFindNode,
+//     callFindValue, callStore) and the strict parsing of the answers.
+//   - handoff.go: handing stored keys to a newly seen contact, after it
+//     answers a ping, within Config.HandOffKeys and the hand-off budget.
+//   - budget.go: the per-source budget of reply bytes (an rpcudp
+//     interceptor), so that a node cannot be aimed at a victim.
+//   - limits.go: the ranges of Config's numbers (ErrBadConfig) and the
+//     budgets' defaults.
+//   - metrics.go: Node.Metrics, the snapshot operators read (examples/node
+//     serves it to Prometheus).
 //   - maintenance.go: the periodic loop (maintain): bucket refresh and the
 //     hourly republish (refresh), the 24-hour republish of our own keys
 //     (republishOriginals).
-//   - state.go: SaveState, LoadState, SaveStateRegularly.
-//   - table.go, nodeheap.go, storage*.go, value.go, id.go, contact.go: the
-//     routing table, a lookup's candidate set, value storage (memory and
-//     bbolt), values, ids and contacts.
+//   - state.go: SaveState, LoadState (numbers range-checked),
+//     SaveStateRegularly (a lone node saves too).
+//   - storage.go, storage_memory.go: the Storage interface (values with
+//     their Meta: stored at, expiry, original) and MemoryStorage.
+//   - value.go, id.go, contact.go: values, ids and key digests, contacts.
 //
 // # Differences from Python's kademlia
 //
@@ -45,6 +70,18 @@
 //     background probe pings it until it answers (and is as good as ever)
 //     or reaches MaxFailures, so a dead peer costs one lookup one
 //     Config.QueryTimeout (1 s), not every lookup a full RPC timeout.
+//   - A contact that has only called us (a short-lived client, perhaps) is
+//     pinged at once and handed out (find_node answers, lookup seeds) only
+//     once it has answered a ping a few seconds later; contacts are
+//     revalidated (Config.RevalidateInterval), so the table holds no dead
+//     client and the state file only contacts that answered recently.
+//   - A datagram claiming a known id from another address moves nothing:
+//     the contact moves only when its old address fails a ping and the new
+//     one answers one with the id (Python moves it at once).
+//   - At most 2 contacts per IPv4 /24 (IPv6 /48) per bucket and 10 per
+//     table (Config.IPLimits; loopback exempt).
+//   - Bootstrap repeats its self-lookup a few times within a minute, and a
+//     lookup frees the slot of a query much slower than the others.
 //   - RPCs are retried (same message id; 400 ms, then doubling, up to 2 s)
 //     until their deadline: every Kademlia RPC is idempotent, so this is
 //     harmless to Python peers and saves lookups from lost datagrams.
@@ -53,7 +90,15 @@
 //     (the peer is dropped from the lookup and counted as failed).
 //   - When a new node is seen, the keys handed to it are chosen by their
 //     distance to the stored key digest itself (Python hashes the digest
-//     again), asynchronously and with bounded concurrency.
+//     again), asynchronously and with bounded concurrency; and only to a
+//     newcomer that answers a ping first (Python stores at once), at most
+//     Config.HandOffKeys keys each and Config.HandOffBytesPerSecond for
+//     all together (the hourly republish stores the rest).
+//   - Every source address has a budget of reply bytes
+//     (Config.ReplyBytesPerSecond): over it, a request gets no answer, so
+//     spoofed requests draw little toward the address they claim. The
+//     endpoint's reply cache is off unless Config.RPCOptions turns it on
+//     (a repeated request runs its handler again, as with Python).
 //   - Set with no known peers, or whose stores all fail, returns an error
 //     (Python crashes with max([]) or returns False). The publisher always
 //     keeps its own copy (marked Original) and sets it again every

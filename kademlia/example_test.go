@@ -15,23 +15,17 @@ import (
 // and the first gets it.
 func Example() {
 	ctx := context.Background()
-	first, err := kademlia.NewNode(kademlia.Config{})
+	first, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer first.Close()
-	if err := first.Listen(ctx, "127.0.0.1:0"); err != nil {
-		log.Fatal(err)
-	}
 
-	second, err := kademlia.NewNode(kademlia.Config{})
+	second, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer second.Close()
-	if err := second.Listen(ctx, "127.0.0.1:0"); err != nil {
-		log.Fatal(err)
-	}
 	if _, err := second.Bootstrap(ctx, []netip.AddrPort{first.Addr()}); err != nil {
 		log.Fatal(err)
 	}
@@ -47,15 +41,13 @@ func Example() {
 	// Output: true my awesome value
 }
 
-// The README's ten lines, errors ignored for brevity.
+// The README's lines, errors ignored for brevity.
 func Example_tenLines() {
 	ctx := context.Background()
-	first, _ := kademlia.NewNode(kademlia.Config{})
+	first, _ := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
 	defer first.Close()
-	first.Listen(ctx, "127.0.0.1:0")
-	second, _ := kademlia.NewNode(kademlia.Config{})
+	second, _ := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
 	defer second.Close()
-	second.Listen(ctx, "127.0.0.1:0")
 	second.Bootstrap(ctx, []netip.AddrPort{first.Addr()})
 	second.Set(ctx, "my-key", "my awesome value")
 	v, found, err := first.Get(ctx, "my-key")
@@ -67,16 +59,16 @@ func Example_tenLines() {
 // every other node (and for Python peers).
 func ExampleNode_Get() {
 	ctx := context.Background()
-	a, _ := kademlia.NewNode(kademlia.Config{})
+	a, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer a.Close()
-	b, _ := kademlia.NewNode(kademlia.Config{})
+	b, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer b.Close()
-	if err := a.Listen(ctx, "127.0.0.1:0"); err != nil {
-		log.Fatal(err)
-	}
-	if err := b.Listen(ctx, "127.0.0.1:0"); err != nil {
-		log.Fatal(err)
-	}
 	if _, err := b.Bootstrap(ctx, []netip.AddrPort{a.Addr()}); err != nil {
 		log.Fatal(err)
 	}
@@ -96,13 +88,43 @@ func ExampleNode_Get() {
 	// false
 }
 
+// GetWith SkipLocal asks the network even though this node holds the key:
+// here the only other node has dropped its copy.
+func ExampleNode_GetWith() {
+	ctx := context.Background()
+	storeA := kademlia.NewMemoryStorage(kademlia.StorageConfig{})
+	a, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{Storage: storeA})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	b, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Bootstrap(ctx, []netip.AddrPort{a.Addr()}); err != nil {
+		log.Fatal(err)
+	}
+	if err := b.Set(ctx, "k", "v"); err != nil {
+		log.Fatal(err)
+	}
+	key, _ := kademlia.Digest("k")
+	storeA.Delete(key)
+
+	_, local, _ := b.Get(ctx, "k")
+	_, remote, _ := b.GetWith(ctx, "k", kademlia.GetOptions{SkipLocal: true})
+	fmt.Println(local, remote)
+	// Output: true false
+}
+
 // Set refuses values Python cannot hold before sending anything.
 func ExampleNode_Set() {
-	n, _ := kademlia.NewNode(kademlia.Config{})
+	n, _ := kademlia.Listen(context.Background(), "127.0.0.1:0", kademlia.Config{})
 	defer n.Close()
 	err := n.Set(context.Background(), "key", []string{"a", "list"})
 	fmt.Println(err)
-	// Output: kademlia: set: kademlia: unsupported value type: []string (Python kademlia accepts only str, bytes, int, float and bool)
+	// Output: kademlia: unsupported value type: []string (Python kademlia accepts only str, bytes, int, float and bool)
 }
 
 // Save the state when stopping and restart with the same id, rejoining
@@ -113,14 +135,14 @@ func ExampleLoadState() {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "node.state")
 
-	peer, _ := kademlia.NewNode(kademlia.Config{})
-	defer peer.Close()
-	if err := peer.Listen(ctx, "127.0.0.1:0"); err != nil {
+	peer, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
+	if err != nil {
 		log.Fatal(err)
 	}
+	defer peer.Close()
 
-	n, _ := kademlia.NewNode(kademlia.Config{K: 10})
-	if err := n.Listen(ctx, "127.0.0.1:0"); err != nil {
+	n, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{K: 10})
+	if err != nil {
 		log.Fatal(err)
 	}
 	if _, err := n.Bootstrap(ctx, []netip.AddrPort{peer.Addr()}); err != nil {
@@ -133,11 +155,11 @@ func ExampleLoadState() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	restarted, _ := kademlia.NewNode(kademlia.Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
-	defer restarted.Close()
-	if err := restarted.Listen(ctx, "127.0.0.1:0"); err != nil {
+	restarted, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
+	if err != nil {
 		log.Fatal(err)
 	}
+	defer restarted.Close()
 	contacts, err := restarted.Bootstrap(ctx, st.Neighbors)
 	fmt.Println(restarted.ID() == n.ID(), st.K, len(contacts), err)
 	// Output: true 10 1 <nil>

@@ -2,6 +2,7 @@ package kademlia
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
@@ -126,7 +128,12 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 	tb.Cleanup(func() { net.Close() })
 	storage := NewMemoryStorage(StorageConfig{MaxItems: 4096, MaxBytes: 1 << 20})
 	tb.Cleanup(func() { storage.Close() })
-	node, err := NewNode(Config{
+	nodeAddr := netip.MustParseAddrPort("10.0.0.1:8468")
+	conn, err := net.Listen(nodeAddr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	node, err := Serve(conn, Config{
 		ID:      mustID(tb, pyServerID),
 		Storage: storage,
 		// The node's own requests (head pings, hand-offs to the fuzzed
@@ -138,22 +145,14 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nodeAddr := netip.MustParseAddrPort("10.0.0.1:8468")
-	conn, err := net.Listen(nodeAddr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := node.Serve(conn); err != nil {
-		tb.Fatal(err)
-	}
 	tb.Cleanup(func() { node.Close() })
 	client, err := net.Listen(netip.MustParseAddrPort("10.0.0.2:9000"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	// What the recorded Python server knew: two contacts and a value.
-	node.Table().Seen(Contact{ID: mustID(tb, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.3:2002")})
-	node.Table().Seen(Contact{ID: mustID(tb, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("10.0.0.4:2001")})
+	node.rt.tab.seen(Contact{ID: mustID(tb, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.3:2002")})
+	node.rt.tab.seen(Contact{ID: mustID(tb, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("10.0.0.4:2001")})
 	if err := storage.Put(mustID(tb, pyKey), dhtValue(tb, "my awesome value"), PutOptions{}); err != nil {
 		tb.Fatal(err)
 	}
@@ -349,7 +348,7 @@ func FuzzLookupReply(f *testing.F) {
 	for _, args := range recordedArgs(f) {
 		f.Add(args)
 	}
-	n, err := NewNode(Config{ID: mustID(f, pyClientID)})
+	n, err := Listen(context.Background(), "127.0.0.1:0", Config{ID: mustID(f, pyClientID)})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -373,7 +372,7 @@ func FuzzLookupReply(f *testing.F) {
 		// On a contact list both parsers agree. (On a malformed one,
 		// parseFindValue returns what it decoded with the error, which
 		// callFindValue drops.)
-		if len(reply) > 0 && !isMapCode(reply[0]) {
+		if len(reply) > 0 && wire.KindOf(reply[0]) != wire.Map {
 			if (err == nil) != (err2 == nil) || found || (err == nil && !slices.Equal(cs, cs2)) {
 				t.Fatalf("parsers disagree on a contact list: %v %v / %v %v %v", cs, err, cs2, found, err2)
 			}

@@ -18,8 +18,8 @@ import (
 // digest).
 const IDLen = 20
 
-// IDBits is the length of an ID in bits.
-const IDBits = IDLen * 8
+// idBits is the length of an ID in bits.
+const idBits = IDLen * 8
 
 // ErrBadID reports a byte string that is not exactly IDLen bytes long and so
 // cannot be a node id or key digest.
@@ -75,9 +75,9 @@ func (id ID) Bytes() []byte {
 // IsZero reports whether id is the all-zero id.
 func (id ID) IsZero() bool { return id == ID{} }
 
-// Xor returns id XOR o, the Kademlia distance between the two ids as a
+// xor returns id XOR o, the Kademlia distance between the two ids as a
 // big-endian 160-bit integer.
-func (id ID) Xor(o ID) ID {
+func (id ID) xor(o ID) ID {
 	var d ID
 	for i := range id {
 		d[i] = id[i] ^ o[i]
@@ -88,24 +88,24 @@ func (id ID) Xor(o ID) ID {
 // Compare compares the ids as big-endian integers and returns -1, 0 or +1.
 func (id ID) Compare(o ID) int { return bytes.Compare(id[:], o[:]) }
 
-// Less reports whether id < o as big-endian integers.
-func (id ID) Less(o ID) bool { return id.Compare(o) < 0 }
+// less reports whether id < o as big-endian integers.
+func (id ID) less(o ID) bool { return id.Compare(o) < 0 }
 
-// CommonPrefixLen returns the number of leading bits id and o have in
+// commonPrefixLen returns the number of leading bits id and o have in
 // common: 160 for equal ids, 0 when the first bits differ.
-func (id ID) CommonPrefixLen(o ID) int {
+func (id ID) commonPrefixLen(o ID) int {
 	for i := range id {
 		if x := id[i] ^ o[i]; x != 0 {
 			return i*8 + bits.LeadingZeros8(x)
 		}
 	}
-	return IDBits
+	return idBits
 }
 
-// CompareDistance compares the XOR distances of a and b from target and
+// cmpDistance compares the XOR distances of a and b from target and
 // returns -1 if a is closer, +1 if b is closer and 0 if a == b (distinct ids
 // are never at the same distance from a target).
-func CompareDistance(target, a, b ID) int {
+func cmpDistance(target, a, b ID) int {
 	for i := range target {
 		da, db := a[i]^target[i], b[i]^target[i]
 		if da != db {
@@ -118,13 +118,9 @@ func CompareDistance(target, a, b ID) int {
 	return 0
 }
 
-// cmpDistance is CompareDistance under the package-internal name used by
-// the lookup code.
-func cmpDistance(target, a, b ID) int { return CompareDistance(target, a, b) }
-
-// CloserTo reports whether a is strictly closer to target than b in XOR
+// closerTo reports whether a is strictly closer to target than b in XOR
 // distance.
-func CloserTo(target, a, b ID) bool { return CompareDistance(target, a, b) < 0 }
+func closerTo(target, a, b ID) bool { return cmpDistance(target, a, b) < 0 }
 
 // DigestBytes returns the SHA-1 digest of b as an ID.
 func DigestBytes(b []byte) ID { return ID(sha1.Sum(b)) } //nolint:gosec // protocol-mandated
@@ -237,10 +233,10 @@ func RandomID() ID {
 	return id
 }
 
-// RandomIDInRange returns an id drawn uniformly from the inclusive range
+// randomIDInRange returns an id drawn uniformly from the inclusive range
 // [lo, hi] using crypto/rand. If lo > hi the bounds are swapped.
-func RandomIDInRange(lo, hi ID) ID {
-	if hi.Less(lo) {
+func randomIDInRange(lo, hi ID) ID {
+	if hi.less(lo) {
 		lo, hi = hi, lo
 	}
 	if lo == hi {

@@ -49,13 +49,13 @@ func TestIDXorDistance(t *testing.T) {
 	for range 200 {
 		a, b := seededID(r), seededID(r)
 		want := new(big.Int).Xor(idInt(a), idInt(b))
-		if got := idInt(a.Xor(b)); got.Cmp(want) != 0 {
-			t.Fatalf("%s xor %s = %s, want %x", a, b, a.Xor(b), want)
+		if got := idInt(a.xor(b)); got.Cmp(want) != 0 {
+			t.Fatalf("%s xor %s = %s, want %x", a, b, a.xor(b), want)
 		}
-		if a.Xor(b) != b.Xor(a) {
+		if a.xor(b) != b.xor(a) {
 			t.Fatalf("xor not symmetric for %s, %s", a, b)
 		}
-		if !a.Xor(a).IsZero() {
+		if !a.xor(a).IsZero() {
 			t.Fatalf("%s xor itself is not zero", a)
 		}
 	}
@@ -85,20 +85,20 @@ func TestIDCompareAndDistanceOrder(t *testing.T) {
 		if got, want := a.Compare(b), idInt(a).Cmp(idInt(b)); got != want {
 			t.Fatalf("Compare(%s, %s) = %d, want %d", a, b, got, want)
 		}
-		if a.Less(b) != (idInt(a).Cmp(idInt(b)) < 0) {
+		if a.less(b) != (idInt(a).Cmp(idInt(b)) < 0) {
 			t.Fatalf("Less(%s, %s) wrong", a, b)
 		}
 		da := new(big.Int).Xor(idInt(a), idInt(target))
 		db := new(big.Int).Xor(idInt(b), idInt(target))
 		want := da.Cmp(db)
-		if got := CompareDistance(target, a, b); got != want {
-			t.Fatalf("CompareDistance = %d, want %d", got, want)
+		if got := cmpDistance(target, a, b); got != want {
+			t.Fatalf("cmpDistance = %d, want %d", got, want)
 		}
 		if got := cmpDistance(target, a, b); got != want {
 			t.Fatalf("cmpDistance = %d, want %d", got, want)
 		}
-		if got := CloserTo(target, a, b); got != (want < 0) {
-			t.Fatalf("CloserTo = %v, want %v", got, want < 0)
+		if got := closerTo(target, a, b); got != (want < 0) {
+			t.Fatalf("closerTo = %v, want %v", got, want < 0)
 		}
 	}
 }
@@ -120,10 +120,10 @@ func TestIDCommonPrefixLen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.a.CommonPrefixLen(tt.b); got != tt.want {
+			if got := tt.a.commonPrefixLen(tt.b); got != tt.want {
 				t.Errorf("CommonPrefixLen = %d, want %d", got, tt.want)
 			}
-			if got := tt.b.CommonPrefixLen(tt.a); got != tt.want {
+			if got := tt.b.commonPrefixLen(tt.a); got != tt.want {
 				t.Errorf("reversed CommonPrefixLen = %d, want %d", got, tt.want)
 			}
 		})
@@ -337,14 +337,14 @@ func TestRandomIDInRange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lo, hi := tt.lo, tt.hi
-			if hi.Less(lo) {
+			if hi.less(lo) {
 				lo, hi = hi, lo
 			}
-			r := Range{Lo: lo, Hi: hi}
+			r := idRange{Lo: lo, Hi: hi}
 			seen := map[ID]bool{}
 			for range 200 {
-				id := RandomIDInRange(tt.lo, tt.hi)
-				if !r.Contains(id) {
+				id := randomIDInRange(tt.lo, tt.hi)
+				if !r.contains(id) {
 					t.Fatalf("%s outside %s", id, r)
 				}
 				seen[id] = true
@@ -384,10 +384,10 @@ func TestContactSameHome(t *testing.T) {
 			// Ids differ on purpose: only the address matters.
 			a := Contact{ID: idFromUint64(1), Addr: ap(tt.a)}
 			b := Contact{ID: idFromUint64(2), Addr: ap(tt.b)}
-			if got := a.SameHome(b); got != tt.want {
+			if got := a.sameHome(b); got != tt.want {
 				t.Errorf("SameHome = %v, want %v", got, tt.want)
 			}
-			if got := b.SameHome(a); got != tt.want {
+			if got := b.sameHome(a); got != tt.want {
 				t.Errorf("reversed SameHome = %v, want %v", got, tt.want)
 			}
 		})

@@ -26,7 +26,7 @@ type queryResult struct {
 	err      error
 }
 
-// lookup runs an iterative Kademlia lookup of target (paper section 2.3),
+// lookup is one iterative Kademlia lookup of target (paper section 2.3),
 // in the style of go-ethereum's p2p/discover lookup: up to Alpha requests
 // are in flight at all times (a slow peer delays nobody: as soon as one
 // answers, the next closest unasked candidate is asked). The candidates
@@ -41,149 +41,243 @@ type queryResult struct {
 // answered without it (the paper's caching; the receiving node shortens
 // the value's lifetime, see storeOptions). If several peers answered
 // values in the same moment, the most common value wins (as in Python).
-//
-// Each lookup marks the bucket covering target as refreshed and reports
-// its LookupStats to Config.OnLookup.
+type lookup struct {
+	n         *Node
+	ctx       context.Context
+	target    ID
+	wantValue bool
+
+	cands    *nodeHeap
+	depth    map[ID]int // responses that led to each candidate
+	results  chan queryResult
+	inflight int
+	pace     pace          // when a query is slow enough to free its slot
+	values   []queryResult // answers that carried a value
+	// nearestWithout is the closest peer that answered without the
+	// value: where a found value is cached.
+	nearestWithout *Contact
+	answered       int
+	stats          LookupStats
+}
+
+// lookup runs a lookup of target (see the lookup type). It marks the
+// bucket covering target as refreshed and reports its LookupStats to
+// Config.OnLookup.
 func (n *Node) lookup(ctx context.Context, target ID, wantValue bool) (lookupResult, error) {
+	return n.lookupWidth(ctx, target, wantValue, n.cfg.K)
+}
+
+// lookupWidth is lookup keeping the width closest candidates in view
+// instead of K (see selfLookup).
+func (n *Node) lookupWidth(ctx context.Context, target ID, wantValue bool, width int) (lookupResult, error) {
 	start := n.cfg.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	kind := "node"
-	if wantValue {
-		kind = "value"
-	}
-	n.table.Touch(target)
-	h := newNodeHeap(target, n.cfg.K)
-	depth := make(map[ID]int) // responses that led to each candidate
-	for _, c := range n.table.ClosestAnswering(target, n.cfg.K, nil) {
-		h.push(c)
-		depth[c.ID] = 0
-	}
-
-	var (
-		res      lookupResult
-		results  = make(chan queryResult, n.cfg.Alpha) // never blocks a query
-		inflight int
-		values   []queryResult
-		// nearestWithout is the closest peer that answered without the
-		// value: where a found value is cached.
-		nearestWithout *Contact
-		err            error
-	)
-	res.stats = LookupStats{Kind: kind, Target: target}
-
-	handle := func(r queryResult) {
-		switch {
-		case r.err != nil:
-			h.markFailed(r.peer.ID)
-		case r.hasValue:
-			h.markAnswered(r.peer.ID)
-			res.answered++
-			values = append(values, r)
-		default:
-			h.markAnswered(r.peer.ID)
-			res.answered++
-			if nearestWithout == nil || CloserTo(target, r.peer.ID, nearestWithout.ID) {
-				p := r.peer
-				nearestWithout = &p
-			}
-			d := depth[r.peer.ID] + 1
-			for _, c := range r.contacts {
-				if c.ID == n.id || n.table.Suspect(c.ID) {
-					continue // ourselves, or a contact that just failed us
-				}
-				if _, known := depth[c.ID]; !known {
-					depth[c.ID] = d
-				}
-				h.push(c)
-			}
-		}
-	}
-
-loop:
-	for {
-		// Keep Alpha queries in flight, closest unasked candidates first.
-		for inflight < n.cfg.Alpha {
-			next := h.uncontacted()
-			if len(next) == 0 {
-				break
-			}
-			c := next[0]
-			h.markQueried(c.ID)
-			inflight++
-			res.stats.RPCs++
-			go n.query(ctx, c, target, wantValue, results)
-		}
-		// Converged: every one of the K closest known answered (or there
-		// is nobody left to ask). Queries still in flight are to peers
-		// that have fallen out of the K closest.
-		if h.allAnswered() {
-			break
-		}
-		select {
-		case r := <-results:
-			inflight--
-			handle(r)
-			if len(values) > 0 {
-				// Take the answers that arrived in the same moment too.
-				for more := true; more && inflight > 0; {
-					select {
-					case r := <-results:
-						inflight--
-						handle(r)
-					default:
-						more = false
-					}
-				}
-				break loop
-			}
-		case <-ctx.Done():
-			err = n.ctxError(ctx, nil)
-			break loop
-		}
-	}
-	if err == nil && (ctx.Err() != nil || n.ctx.Err() != nil) {
-		// Answers failed because the node is closing or the caller gave up.
-		err = n.ctxError(ctx, nil)
-	}
+	l := n.newLookup(ctx, target, wantValue, width)
+	err := l.run()
 	cancel()
-	for ; inflight > 0; inflight-- {
-		<-results // the queries end at once: their context is cancelled
-	}
-
-	res.closest = h.answered(n.cfg.K)
-	if len(values) > 0 {
-		best := mostCommon(values)
-		res.value, res.found = best.value, true
-		res.stats.Hops = depth[best.peer.ID] + 1
-		if nearestWithout != nil {
-			c, v := *nearestWithout, res.value
-			n.spawn("cache store", func(ctx context.Context) {
-				err := n.callStore(ctx, c, target, v)
-				if n.onCacheStore != nil {
-					n.onCacheStore(c, target, err)
-				}
-			})
-		}
-	} else {
-		for _, c := range res.closest {
-			res.stats.Hops = max(res.stats.Hops, depth[c.ID]+1)
-			if c.ID == target {
-				res.stats.Found = true
-			}
-		}
-	}
-	if wantValue {
-		res.stats.Found = res.found
-	}
+	l.drain()
+	res := l.result()
 	res.stats.Duration = n.cfg.Now().Sub(start)
-	n.log.Debug("kademlia: lookup done", "kind", kind, "target", target, "rpcs", res.stats.RPCs,
+	n.log.Debug("kademlia: lookup done", "kind", res.stats.Kind, "target", target, "rpcs", res.stats.RPCs,
 		"hops", res.stats.Hops, "found", res.stats.Found, "closest", len(res.closest), "err", err)
 	if n.cfg.OnLookup != nil {
 		n.cfg.OnLookup(res.stats)
 	}
 	return res, err
+}
+
+// newLookup seeds a lookup with the K closest answering contacts.
+func (n *Node) newLookup(ctx context.Context, target ID, wantValue bool, width int) *lookup {
+	kind := "node"
+	if wantValue {
+		kind = "value"
+	}
+	n.rt.tab.touch(target)
+	l := &lookup{
+		n: n, ctx: ctx, target: target, wantValue: wantValue,
+		cands:   newNodeHeap(target, width),
+		depth:   make(map[ID]int),
+		results: make(chan queryResult, maxInflight(n.cfg.Alpha)), // never blocks a query
+		pace:    newPace(n.cfg.QueryTimeout),
+		stats:   LookupStats{Kind: kind, Target: target},
+	}
+	l.cands.lim = n.rt.tab.cfg.IPLimits
+	for _, c := range n.seeds(target, width) {
+		l.cands.push(c)
+		l.depth[c.ID] = 0
+	}
+	return l
+}
+
+// seeds returns the contacts a lookup of target starts from: the width
+// closest verified ones; if there is none (a node only others have joined
+// through, in its first seconds), the closest unverified ones.
+func (n *Node) seeds(target ID, width int) []Contact {
+	if cs := n.rt.tab.closestAnswering(target, width, nil); len(cs) > 0 {
+		return cs
+	}
+	return n.rt.tab.closestFiltered(target, width, nil, func(e *tableEntry) bool { return e.failures == 0 })
+}
+
+// run asks candidates until the lookup converges (every one of the K
+// closest known answered, or nobody is left to ask: queries still in
+// flight are to peers that have fallen out of the K closest), a value is
+// found or the context ends.
+func (l *lookup) run() error {
+	defer l.pace.stop()
+	for {
+		l.fill()
+		// Converged: every candidate in view answered; but a view emptied
+		// by slow queries waits for them (nobody else is left to ask).
+		if l.cands.allAnswered() && (l.inflight == 0 || l.answered > 0) {
+			return l.endErr()
+		}
+		select {
+		case r := <-l.results:
+			l.receive(r)
+			if len(l.values) > 0 {
+				l.receiveReady() // the answers that arrived in the same moment
+				return l.endErr()
+			}
+		case <-l.pace.timer():
+			for _, id := range l.pace.overdue() {
+				l.cands.markSlow(id)
+			}
+		case <-l.ctx.Done():
+			return l.endErr()
+		}
+	}
+}
+
+// fill keeps Alpha queries in flight that are not slow (see pace),
+// closest unasked candidates first.
+func (l *lookup) fill() {
+	for l.inflight-l.pace.slowCount() < l.n.cfg.Alpha && l.inflight < maxInflight(l.n.cfg.Alpha) {
+		next := l.cands.uncontacted()
+		if len(next) == 0 {
+			return
+		}
+		c := next[0]
+		l.cands.markQueried(c.ID)
+		l.inflight++
+		l.stats.RPCs++
+		l.pace.sent(c.ID)
+		go l.n.query(l.ctx, c, l.target, l.wantValue, l.results)
+	}
+}
+
+// endErr is the lookup's error: nil, or the node's closing or the
+// caller's giving up (answers failed because of it).
+func (l *lookup) endErr() error {
+	if l.ctx.Err() != nil || l.n.ctx.Err() != nil {
+		return l.n.ctxError(l.ctx, nil)
+	}
+	return nil
+}
+
+// receive takes one peer's answer into the lookup.
+func (l *lookup) receive(r queryResult) {
+	l.inflight--
+	l.pace.done(r.peer.ID, r.err == nil)
+	if r.err == nil {
+		// We chose to ask it, from our table or another node's answer:
+		// it is a node, not merely someone who called us.
+		l.n.rt.tab.chosen(r.peer)
+	}
+	switch {
+	case r.err != nil:
+		l.cands.markFailed(r.peer.ID)
+	case r.hasValue:
+		l.cands.markAnswered(r.peer.ID)
+		l.answered++
+		l.values = append(l.values, r)
+	default:
+		l.cands.markAnswered(r.peer.ID)
+		l.answered++
+		if l.nearestWithout == nil || closerTo(l.target, r.peer.ID, l.nearestWithout.ID) {
+			p := r.peer
+			l.nearestWithout = &p
+		}
+		l.addCandidates(r)
+	}
+}
+
+// addCandidates adds the contacts a peer named, one hop further than it.
+func (l *lookup) addCandidates(r queryResult) {
+	d := l.depth[r.peer.ID] + 1
+	for _, c := range r.contacts {
+		if c.ID == l.n.id || l.n.rt.tab.suspect(c.ID) {
+			continue // ourselves, or a contact that just failed us
+		}
+		if _, known := l.depth[c.ID]; !known {
+			l.depth[c.ID] = d
+		}
+		l.cands.push(c)
+	}
+}
+
+// receiveReady takes the answers already waiting, without blocking.
+func (l *lookup) receiveReady() {
+	for l.inflight > 0 {
+		select {
+		case r := <-l.results:
+			l.receive(r)
+		default:
+			return
+		}
+	}
+}
+
+// drain waits for the queries still in flight, which end at once: their
+// context is cancelled.
+//
+// A query cut short this way that was slow (see pace) counts as a failure
+// of its peer: it makes the contact suspect, and a probe then checks it.
+func (l *lookup) drain() {
+	for ; l.inflight > 0; l.inflight-- {
+		r := <-l.results
+		if r.err != nil && l.pace.isSlow(r.peer.ID) && l.n.ctx.Err() == nil {
+			l.n.rt.record(l.n.ctx, r.peer, errSlowPeer)
+		}
+	}
+}
+
+// result sums the lookup up and, for a value found, starts the caching
+// store.
+func (l *lookup) result() lookupResult {
+	res := lookupResult{closest: l.cands.answered(l.n.cfg.K), answered: l.answered, stats: l.stats}
+	if len(l.values) > 0 {
+		best := mostCommon(l.values)
+		res.value, res.found = best.value, true
+		res.stats.Hops = l.depth[best.peer.ID] + 1
+		l.cacheStore(res.value)
+	} else {
+		for _, c := range res.closest {
+			res.stats.Hops = max(res.stats.Hops, l.depth[c.ID]+1)
+			if c.ID == l.target {
+				res.stats.Found = true
+			}
+		}
+	}
+	if l.wantValue {
+		res.stats.Found = res.found
+	}
+	return res
+}
+
+// cacheStore stores a found value, in the background, at the closest peer
+// that answered without it.
+func (l *lookup) cacheStore(v Value) {
+	if l.nearestWithout == nil {
+		return
+	}
+	c, n, target := *l.nearestWithout, l.n, l.target
+	n.spawn("cache store", func(ctx context.Context) {
+		if err := n.callStore(ctx, c, target, v); err != nil {
+			n.log.Debug("kademlia: cache store failed", "contact", c, "key", target, "err", err)
+		}
+	})
 }
 
 // query asks one peer during a lookup and sends the outcome to out.

@@ -31,21 +31,19 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 	}
 	var lookups []LookupStats
 	var mu sync.Mutex
-	q, err := NewNode(Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
+	q, err := Listen(ctx, "127.0.0.1:0", Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
 		mu.Lock()
 		lookups = append(lookups, s)
 		mu.Unlock()
-	}})
+	},
+		hooks: &hooks{probeOff: true}, // keep the failure counts where the lookups left them
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	q.noProbe = true // keep the failure counts where the lookups left them
-	if err := q.Listen(ctx, "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
 	for _, h := range honest {
-		q.Table().Seen(Contact{ID: h.ID(), Addr: h.Addr()})
+		q.rt.tab.seen(Contact{ID: h.ID(), Addr: h.Addr()})
 	}
 
 	// Ids near the key, so that the liars and the dead are asked first.
@@ -110,14 +108,14 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 		})
 		p.ep.Handle(methodFindNode, h)
 		p.ep.Handle(methodFindValue, h)
-		q.Table().Seen(self)
+		q.rt.tab.seen(self)
 		peers = append(peers, liarPeer{self, l.name, l.wellShape, l.name == "error reply"})
 	}
 	var dead []Contact
 	for range 2 {
 		c := deadNear()
 		dead = append(dead, c)
-		q.Table().Seen(c)
+		q.rt.tab.seen(c)
 	}
 
 	v, found, err := q.Get(ctx, "liar-key")
@@ -138,7 +136,7 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 		if in != p.wellShape {
 			t.Errorf("liar %q in result = %v, want %v", p.name, in, p.wellShape)
 		}
-		f := tableFailures(q.Table(), p.c.ID)
+		f := tableFailures(q.tab(), p.c.ID)
 		switch {
 		case p.wellShape || p.errReply:
 			if f != 0 {
@@ -149,7 +147,7 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 		}
 	}
 	for _, c := range dead {
-		if f := tableFailures(q.Table(), c.ID); f < 1 {
+		if f := tableFailures(q.tab(), c.ID); f < 1 {
 			t.Errorf("dead peer has %d failures", f)
 		}
 		if slices.ContainsFunc(res.closest, func(x Contact) bool { return x.ID == c.ID }) {
@@ -182,7 +180,7 @@ func TestLookupHonoursContext(t *testing.T) {
 	for range 4 {
 		c := Contact{ID: RandomID(), Addr: deadAddr(t)}
 		dead = append(dead, c)
-		q.Table().Seen(c)
+		q.rt.tab.seen(c)
 	}
 	ctx, cancel := context.WithTimeout(dhtCtx(t), 100*time.Millisecond)
 	defer cancel()
@@ -195,7 +193,7 @@ func TestLookupHonoursContext(t *testing.T) {
 		t.Errorf("lookup took %v after its context ended", d)
 	}
 	for _, c := range dead {
-		if f := tableFailures(q.Table(), c.ID); f != 0 {
+		if f := tableFailures(q.tab(), c.ID); f != 0 {
 			t.Errorf("%v has %d failures; the context, not the peer, ended the call", c, f)
 		}
 	}
@@ -203,11 +201,8 @@ func TestLookupHonoursContext(t *testing.T) {
 
 // TestLookupEndsOnClose: closing the node ends its running lookups.
 func TestLookupEndsOnClose(t *testing.T) {
-	q, err := NewNode(Config{RPCTimeout: 10 * time.Second})
+	q, err := Listen(dhtCtx(t), "127.0.0.1:0", Config{RPCTimeout: 10 * time.Second})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Listen(dhtCtx(t), "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	asked := make(chan struct{}, 1)
@@ -220,7 +215,7 @@ func TestLookupEndsOnClose(t *testing.T) {
 		},
 	})
 	t.Cleanup(func() { close(release) }) // runs before the peer closes
-	q.Table().Seen(p.contact())
+	q.rt.tab.seen(p.contact())
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := q.Get(context.Background(), "k")
@@ -255,7 +250,7 @@ func TestLookupKeepsAlphaInFlight(t *testing.T) {
 				return []any{}, nil
 			},
 		})
-		q.Table().Seen(p.contact())
+		q.rt.tab.seen(p.contact())
 	}
 	slow := newFakePeer(t, xorID(target, 1), map[string]rpcudp.HandlerFunc{
 		methodFindNode: func(context.Context, *rpcudp.Request) (any, error) {
@@ -266,7 +261,7 @@ func TestLookupKeepsAlphaInFlight(t *testing.T) {
 			return []any{}, nil
 		},
 	})
-	q.Table().Seen(slow.contact())
+	q.rt.tab.seen(slow.contact())
 	start := time.Now()
 	res, err := q.lookup(dhtCtx(t), target, false)
 	if err != nil {
@@ -308,7 +303,7 @@ func TestLookupHopsAndCaching(t *testing.T) {
 		methodFindNode:  answer([]any{triple(b.contact())}),
 	})
 	q := newDHTNode(t, Config{})
-	q.Table().Seen(a.contact())
+	q.rt.tab.seen(a.contact())
 	ctx := dhtCtx(t)
 
 	res, err := q.lookup(ctx, key, true)
@@ -338,7 +333,7 @@ func TestLookupHopsAndCaching(t *testing.T) {
 
 	// A node that knows only A.
 	q = newDHTNode(t, Config{})
-	q.Table().Seen(a.contact())
+	q.rt.tab.seen(a.contact())
 	res, err = q.lookup(ctx, c.id, false)
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +373,7 @@ func TestLookupQueryTimeout(t *testing.T) {
 	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 20 * time.Second, QueryTimeout: 200 * time.Millisecond})
 	q := nodes[1]
 	for range 3 {
-		q.Table().Seen(Contact{ID: RandomID(), Addr: deadAddr(t)})
+		q.rt.tab.seen(Contact{ID: RandomID(), Addr: deadAddr(t)})
 	}
 	start := time.Now()
 	if err := q.Set(dhtCtx(t), "key", "value"); err != nil {
@@ -391,7 +386,7 @@ func TestLookupQueryTimeout(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Set and Get took %v; dead contacts should cost QueryTimeout (200ms), not RPCTimeout (20s)", d)
 	}
-	if _, err := NewNode(Config{QueryTimeout: -1}); err == nil {
+	if _, err := Listen(context.Background(), "127.0.0.1:0", Config{QueryTimeout: -1}); err == nil {
 		t.Error("negative QueryTimeout accepted")
 	}
 }
@@ -405,33 +400,34 @@ func TestSuspectContacts(t *testing.T) {
 	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 300 * time.Millisecond, MaxFailures: 3})
 	q := nodes[1]
 	dead := Contact{ID: RandomID(), Addr: deadAddr(t)}
-	q.Table().Seen(dead)
+	q.rt.tab.seen(dead)
 	live := Contact{ID: nodes[2].ID(), Addr: nodes[2].Addr()}
+	q.rt.tab.seen(live) // it has answered q (not merely called it)
 
 	// A timed-out RPC makes both suspect (the live one "lost a datagram").
 	for _, c := range []Contact{dead, live} {
-		q.record(ctx, c, rpcudp.ErrTimeout)
+		q.rt.record(ctx, c, rpcudp.ErrTimeout)
 	}
-	if !q.Table().Suspect(dead.ID) {
+	if !q.rt.tab.suspect(dead.ID) {
 		t.Fatal("dead contact not suspect after a timeout")
 	}
-	for _, c := range q.Table().ClosestAnswering(dead.ID, 20, nil) {
+	for _, c := range q.rt.tab.closestAnswering(dead.ID, 20, nil) {
 		if c.ID == dead.ID {
 			t.Error("a suspect contact is still offered to lookups")
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, deadIn := q.Table().Contains(dead.ID)
-		if !deadIn && !q.Table().Suspect(live.ID) {
+		_, deadIn := q.rt.tab.contains(dead.ID)
+		if !deadIn && !q.rt.tab.suspect(live.ID) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: dead contact still in table %v, live contact suspect %v", deadIn, q.Table().Suspect(live.ID))
+			t.Fatalf("after 10 s: dead contact still in table %v, live contact suspect %v", deadIn, q.rt.tab.suspect(live.ID))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, ok := q.Table().Contains(live.ID); !ok {
+	if _, ok := q.rt.tab.contains(live.ID); !ok {
 		t.Error("the live contact was dropped")
 	}
 }

@@ -37,12 +37,8 @@ func newDHTNodeOn(t testing.TB, cfg Config, addr string) *Node {
 	if cfg.RPCTimeout == 0 {
 		cfg.RPCTimeout = 2 * time.Second
 	}
-	n, err := NewNode(cfg)
+	n, err := Listen(context.Background(), addr, cfg)
 	if err != nil {
-		t.Fatalf("NewNode: %v", err)
-	}
-	if err := n.Listen(context.Background(), addr); err != nil {
-		n.Close()
 		t.Fatalf("Listen(%s): %v", addr, err)
 	}
 	t.Cleanup(func() { n.Close() })
@@ -126,7 +122,7 @@ func answer(v any) rpcudp.HandlerFunc {
 
 // tableFailures returns the consecutive failure count of id in tab, or -1
 // if it is not in a bucket.
-func tableFailures(tab *Table, id ID) int {
+func tableFailures(tab *table, id ID) int {
 	tab.mu.Lock()
 	defer tab.mu.Unlock()
 	b := tab.bucketFor(id)

@@ -7,20 +7,18 @@ import (
 	"time"
 )
 
-// startLoopsLocked starts the maintenance loop. The caller holds n.mu.
-func (n *Node) startLoopsLocked() {
-	n.goLoopLocked(n.maintain)
-}
-
 // maintain runs the periodic work until Close: every RefreshInterval it
 // refreshes lonely buckets and republishes held keys (refresh); every
 // OriginalRepublishInterval it sets again the keys this node published
 // (republishOriginals). Each schedule has a phase of its own (see
 // maintenancePhase): its first run comes after a delay in (0, interval],
 // the next ones every interval after that. Tests replace the schedules
-// through tickRefresh and tickRepublish.
+// (testHooks.ticks).
 func (n *Node) maintain(ctx context.Context) {
-	refreshC, republishC := n.tickRefresh, n.tickRepublish
+	var refreshC, republishC <-chan time.Time
+	if n.cfg.hooks != nil {
+		refreshC, republishC = n.cfg.hooks.ticks()
+	}
 	var refreshT, republishT *time.Timer
 	if refreshC == nil {
 		refreshT = time.NewTimer(maintenancePhase(n.id, "refresh", n.cfg.RefreshInterval))
@@ -81,24 +79,7 @@ func (n *Node) refresh(ctx context.Context) {
 	if _, err := n.storage.Purge(); err != nil {
 		n.log.Debug("kademlia: refresh: purge failed", "err", err)
 	}
-	lonely := n.table.Lonely(n.cfg.RefreshInterval)
-	if n.table.Len() > 0 && len(lonely) > 0 {
-		n.log.Debug("kademlia: refreshing lonely buckets", "buckets", len(lonely))
-		slots := make(chan struct{}, n.cfg.Alpha)
-		done := make(chan struct{}, len(lonely))
-		for _, r := range lonely {
-			slots <- struct{}{}
-			go func() {
-				defer func() { <-slots; done <- struct{}{} }()
-				if _, err := n.lookup(ctx, r.Random(), false); err != nil {
-					n.log.Debug("kademlia: refresh lookup failed", "range", r, "err", err)
-				}
-			}()
-		}
-		for range lonely {
-			<-done
-		}
-	}
+	n.refreshBuckets(ctx)
 	if ctx.Err() == nil {
 		items, err := n.storage.OlderThan(n.cfg.RefreshInterval)
 		if err != nil {
@@ -106,9 +87,20 @@ func (n *Node) refresh(ctx context.Context) {
 		}
 		n.republish(ctx, items, PutOptions{KeepExpiry: true}, true)
 	}
-	if n.onMaintained != nil {
-		n.onMaintained("refresh")
+	if n.cfg.hooks != nil {
+		n.cfg.hooks.maintained("refresh")
 	}
+}
+
+// refreshBuckets runs a node lookup of a random id in every bucket not
+// touched for RefreshInterval, at most Alpha at once.
+func (n *Node) refreshBuckets(ctx context.Context) {
+	lonely := n.rt.tab.lonely(n.cfg.RefreshInterval)
+	if n.rt.tab.len() == 0 || len(lonely) == 0 {
+		return
+	}
+	n.log.Debug("kademlia: refreshing lonely buckets", "buckets", len(lonely))
+	n.lookupEach(ctx, lonely)
 }
 
 // republishOriginals sets again every key this node originally published,
@@ -120,8 +112,8 @@ func (n *Node) republishOriginals(ctx context.Context) {
 		n.log.Warn("kademlia: republish: reading storage failed", "err", err)
 	}
 	n.republish(ctx, items, PutOptions{Original: true}, false)
-	if n.onMaintained != nil {
-		n.onMaintained("originals")
+	if n.cfg.hooks != nil {
+		n.cfg.hooks.maintained("originals")
 	}
 }
 
@@ -135,10 +127,9 @@ func (n *Node) republishOriginals(ctx context.Context) {
 // item after the other, so with many keys and dead contacts (each costing
 // an RPC timeout) it lasts minutes; without this check every holder whose
 // own pass overlaps it republishes the same keys again, from its stale
-// list. Keys no longer held (expired meanwhile) are skipped too. Storages
-// other than this package's cannot tell cheaply and are not checked.
+// list. Keys no longer held (expired meanwhile) are skipped too.
 func (n *Node) republish(ctx context.Context, items []StoredItem, local PutOptions, skipRestored bool) {
-	if len(items) == 0 || n.table.Len() == 0 {
+	if len(items) == 0 || n.rt.tab.len() == 0 {
 		return
 	}
 	n.log.Debug("kademlia: republishing", "keys", len(items), "original", local.Original)
@@ -148,7 +139,7 @@ func (n *Node) republish(ctx context.Context, items []StoredItem, local PutOptio
 			return
 		}
 		if skipRestored {
-			if stored, known, held := storedAt(n.storage, it.Key); known && (!held || stored.After(it.Meta.Stored)) {
+			if m, held, err := n.storage.Meta(it.Key); err == nil && (!held || m.Stored.After(it.Meta.Stored)) {
 				skipped++
 				continue
 			}
@@ -160,19 +151,4 @@ func (n *Node) republish(ctx context.Context, items []StoredItem, local PutOptio
 	if skipped > 0 {
 		n.log.Debug("kademlia: republish: keys stored again meanwhile were skipped", "skipped", skipped)
 	}
-}
-
-// storedAt returns the Stored time of key in s, if held. known is false
-// when s is not one of this package's storages, which cannot tell cheaply
-// (the Storage interface has no per-key Meta).
-func storedAt(s Storage, key ID) (stored time.Time, known, held bool) {
-	switch s := s.(type) {
-	case *MemoryStorage:
-		stored, held = s.storedAt(key)
-	case *BoltStorage:
-		stored, held = s.storedAt(key)
-	default:
-		return time.Time{}, false, false
-	}
-	return stored, true, held
 }

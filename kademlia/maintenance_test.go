@@ -20,17 +20,13 @@ type maintNode struct {
 func newMaintNode(t *testing.T, clock *fakeClock) *maintNode {
 	t.Helper()
 	m := &maintNode{refresh: make(chan time.Time), republish: make(chan time.Time), events: make(chan string, 8)}
-	n, err := NewNode(Config{Now: clock.Now, RPCTimeout: 2 * time.Second, OnLookup: func(s LookupStats) {
+	h := &hooks{tickRefresh: m.refresh, tickRepublish: m.republish, onMaintained: func(kind string) { m.events <- kind }}
+	n, err := Listen(context.Background(), "127.0.0.1:0", Config{Now: clock.Now, RPCTimeout: 2 * time.Second, OnLookup: func(s LookupStats) {
 		m.mu.Lock()
 		m.lookups = append(m.lookups, s)
 		m.mu.Unlock()
-	}})
+	}, hooks: h})
 	if err != nil {
-		t.Fatal(err)
-	}
-	n.tickRefresh, n.tickRepublish = m.refresh, m.republish
-	n.onMaintained = func(kind string) { m.events <- kind }
-	if err := n.Listen(context.Background(), "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
@@ -77,7 +73,7 @@ func TestRefreshAndRepublish(t *testing.T) {
 	week := DefaultStorageTTL
 	wantMeta := func(n *maintNode, stored, expires time.Time, original bool) {
 		t.Helper()
-		m, ok := metaOf(t, n.Storage(), key)
+		m, ok := metaOf(t, n.storage, key)
 		if !ok || !m.Stored.Equal(stored) || !m.Expires.Equal(expires) || m.Original != original {
 			t.Errorf("meta %+v (held %v), want stored %v expires %v original %v", m, ok, stored, expires, original)
 		}
@@ -124,17 +120,15 @@ func TestRefreshAndRepublish(t *testing.T) {
 // TestMaintenanceLoopTicks runs the loop on real, short intervals.
 func TestMaintenanceLoopTicks(t *testing.T) {
 	events := make(chan string, 64)
-	n, err := NewNode(Config{RefreshInterval: 5 * time.Millisecond, OriginalRepublishInterval: 7 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.onMaintained = func(kind string) {
+	h := &hooks{onMaintained: func(kind string) {
 		select {
 		case events <- kind:
 		default:
 		}
-	}
-	if err := n.Listen(context.Background(), "127.0.0.1:0"); err != nil {
+	}}
+	n, err := Listen(context.Background(), "127.0.0.1:0",
+		Config{RefreshInterval: 5 * time.Millisecond, OriginalRepublishInterval: 7 * time.Millisecond, hooks: h})
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()

@@ -5,7 +5,6 @@ import (
 	mrand "math/rand/v2"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
 )
 
@@ -230,32 +229,72 @@ func TestHeapAnsweredBeyondView(t *testing.T) {
 	}
 }
 
-func TestHeapConcurrent(t *testing.T) {
+// TestHeapInterleaved runs four streams of operations interleaved (the
+// heap has no lock: one lookup drives it from one goroutine).
+func TestHeapInterleaved(t *testing.T) {
 	h := newNodeHeap(RandomID(), 8)
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := mrand.New(mrand.NewPCG(uint64(g), 5))
-			for range 200 {
-				c := rtContact(seededID(r))
-				h.push(c)
-				h.markQueried(c.ID)
-				if r.IntN(2) == 0 {
-					h.markAnswered(c.ID)
-				} else {
-					h.markFailed(c.ID)
-				}
-				h.uncontacted()
-				h.allAnswered()
-				h.closest(4)
-				h.len()
-			}
-		}()
+	rngs := make([]*mrand.Rand, 4)
+	for g := range rngs {
+		rngs[g] = mrand.New(mrand.NewPCG(uint64(g), 5))
 	}
-	wg.Wait()
+	for range 200 {
+		for _, r := range rngs {
+			c := rtContact(seededID(r))
+			h.push(c)
+			h.markQueried(c.ID)
+			if r.IntN(2) == 0 {
+				h.markAnswered(c.ID)
+			} else {
+				h.markFailed(c.ID)
+			}
+			h.uncontacted()
+			h.allAnswered()
+			h.closest(4)
+			h.len()
+		}
+	}
 	if h.len() > 8 {
 		t.Fatalf("len %d", h.len())
 	}
 }
+
+// Test-only views of the nodeHeap.
+
+// remove forgets the given ids entirely (state included); they may be
+// pushed again later.
+func (h *nodeHeap) remove(ids ...ID) {
+	for _, id := range ids {
+		if i, found := h.search(id); found {
+			h.entries = slices.Delete(h.entries, i, i+1)
+		}
+	}
+}
+
+// contains reports whether id is among the remembered candidates.
+func (h *nodeHeap) contains(id ID) bool {
+	_, found := h.search(id)
+	return found
+}
+
+// len returns the number of entries in view: min(maxSize, remembered).
+func (h *nodeHeap) len() int {
+	return len(h.view())
+}
+
+// closest returns up to n of the maxSize closest contacts, closest first
+// (none for n <= 0).
+func (h *nodeHeap) closest(n int) []Contact {
+	v := h.view()
+	n = min(n, len(v))
+	if n <= 0 {
+		return nil
+	}
+	out := make([]Contact, n)
+	for i := range out {
+		out[i] = v[i].c
+	}
+	return out
+}
+
+// contacts returns all the maxSize closest contacts, closest first.
+func (h *nodeHeap) contacts() []Contact { return h.closest(h.maxSize) }

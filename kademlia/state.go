@@ -3,8 +3,8 @@ package kademlia
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -106,11 +106,11 @@ func writeFileAtomic(path string, data []byte) (err error) {
 // LoadState reads a State written by SaveState. Use it to restart a node:
 //
 //	st, err := kademlia.LoadState(path)
-//	n, err := kademlia.NewNode(kademlia.Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
+//	n, err := kademlia.Listen(ctx, addr, kademlia.Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
 //	...
 //	n.Bootstrap(ctx, st.Neighbors)
 func LoadState(path string) (*State, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path, maxStateFile)
 	if err != nil {
 		return nil, fmt.Errorf("kademlia: load state: %w", err)
 	}
@@ -120,10 +120,13 @@ func LoadState(path string) (*State, error) {
 	}
 	id, err := ParseID(f.ID)
 	if err != nil {
+		return nil, fmt.Errorf("load state %s: %w", path, err)
+	}
+	if err := checkStateNumbers(f.K, f.Alpha); err != nil {
 		return nil, fmt.Errorf("kademlia: load state %s: %w", path, err)
 	}
-	if f.K < 0 || f.Alpha < 0 {
-		return nil, fmt.Errorf("kademlia: load state %s: negative k (%d) or alpha (%d)", path, f.K, f.Alpha)
+	if len(f.Neighbors) > MaxK {
+		return nil, fmt.Errorf("kademlia: load state %s: %w: %d neighbors, more than MaxK", path, ErrBadConfig, len(f.Neighbors))
 	}
 	s := &State{ID: id, K: f.K, Alpha: f.Alpha, Neighbors: make([]netip.AddrPort, 0, len(f.Neighbors))}
 	for _, a := range f.Neighbors {
@@ -136,16 +139,36 @@ func LoadState(path string) (*State, error) {
 	return s, nil
 }
 
+// maxStateFile bounds the size of a state file LoadState reads: MaxK
+// neighbours take about 50 KiB.
+const maxStateFile = 1 << 20
+
+// readLimited reads the file at path, which must be at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w: over %d bytes", path, ErrBadConfig, limit)
+	}
+	return data, nil
+}
+
 // SaveStateRegularly saves the node's state to path every interval (as
 // Python's save_state_regularly) until Close, and once more when Close is
-// called. A save is skipped while the node knows no neighbours, as in
-// Python, so that a file with good neighbours is not overwritten with an
-// empty list. An interval <= 0 saves only at Close. Failures are logged.
-// Calling it on a closed node does nothing.
+// called. A node that knows no neighbours saves too (so that a lone node's
+// id survives a restart), but keeps the neighbours already in the file
+// when it holds this node's state, so that a file with good neighbours is
+// not overwritten with an empty list. An interval <= 0 saves only at
+// Close. Failures are logged. Calling it on a closed node does nothing.
 func (n *Node) SaveStateRegularly(path string, interval time.Duration) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.goLoopLocked(func(ctx context.Context) {
+	n.goLoop(func(ctx context.Context) {
 		var tick <-chan time.Time
 		if interval > 0 {
 			t := time.NewTicker(interval)
@@ -155,28 +178,31 @@ func (n *Node) SaveStateRegularly(path string, interval time.Duration) {
 		for {
 			select {
 			case <-tick:
-				n.saveStateIfNeighbors(path)
+				n.saveStateKeepingNeighbors(path)
 			case <-ctx.Done():
-				n.saveStateIfNeighbors(path)
+				n.saveStateKeepingNeighbors(path)
 				return
 			}
 		}
 	})
 }
 
-// errNoNeighbors: a regular save was skipped.
-var errNoNeighbors = errors.New("kademlia: no neighbors, state not saved")
-
-func (n *Node) saveStateIfNeighbors(path string) {
+// saveStateKeepingNeighbors saves the node's state to path; with no
+// neighbours known, the neighbours of the node's previous state in path
+// are kept.
+func (n *Node) saveStateKeepingNeighbors(path string) {
 	st := n.State()
-	var err error
 	if len(st.Neighbors) == 0 {
-		err = errNoNeighbors
-		n.log.Debug("kademlia: no known neighbors, so not writing state", "path", path)
-	} else if err = st.Save(path); err != nil {
+		if old, err := LoadState(path); err == nil && old.ID == st.ID {
+			st.Neighbors = old.Neighbors
+		}
+		n.log.Debug("kademlia: no known neighbors, saving state with the previous ones", "path", path, "kept", len(st.Neighbors))
+	}
+	err := st.Save(path)
+	if err != nil {
 		n.log.Warn("kademlia: saving state failed", "path", path, "err", err)
 	}
-	if n.onStateSaved != nil {
-		n.onStateSaved(path, err)
+	if n.cfg.hooks != nil {
+		n.cfg.hooks.stateSaved(path, err)
 	}
 }

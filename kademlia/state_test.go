@@ -16,13 +16,9 @@ import (
 // stateNode is a node (not listening) with a few neighbours.
 func stateNode(t *testing.T) *Node {
 	t.Helper()
-	n, err := NewNode(Config{K: 7, Alpha: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n := newDHTNode(t, Config{K: 7, Alpha: 2, hooks: &hooks{}})
 	for _, a := range []string{"127.0.0.1:8468", "10.1.2.3:9000", "[::1]:8469", "[2001:db8::1]:1"} {
-		n.Table().Seen(Contact{ID: RandomID(), Addr: netip.MustParseAddrPort(a)})
+		n.rt.tab.seen(Contact{ID: RandomID(), Addr: netip.MustParseAddrPort(a)})
 	}
 	return n
 }
@@ -74,11 +70,7 @@ func TestSaveLoadStateRoundTrip(t *testing.T) {
 		t.Errorf("state file %s", data)
 	}
 	// A node restarted from it has the same id and parameters.
-	n2, err := NewNode(Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n2.Close()
+	n2 := newDHTNode(t, Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
 	if n2.ID() != n.ID() {
 		t.Error("restarted with another id")
 	}
@@ -112,6 +104,9 @@ func TestLoadStateErrors(t *testing.T) {
 		{"short id", `{"id": "abcd", "k": 20, "alpha": 3, "neighbors": []}`},
 		{"bad neighbor", `{"id": "` + id + `", "k": 20, "alpha": 3, "neighbors": ["nowhere"]}`},
 		{"negative k", `{"id": "` + id + `", "k": -1, "alpha": 3, "neighbors": []}`},
+		{"huge k", `{"id": "` + id + `", "k": 1000000000000, "alpha": 3, "neighbors": []}`},
+		{"huge alpha", `{"id": "` + id + `", "k": 20, "alpha": 1000000000000, "neighbors": []}`},
+		{"k over uint64", `{"id": "` + id + `", "k": 1e30, "alpha": 3, "neighbors": []}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, tt.name)
@@ -137,7 +132,7 @@ type stateSaves struct {
 
 func watchSaves(n *Node) *stateSaves {
 	s := &stateSaves{ch: make(chan error, 64)}
-	n.onStateSaved = func(_ string, err error) {
+	n.cfg.hooks.(*hooks).onStateSaved = func(_ string, err error) {
 		s.mu.Lock()
 		s.errs = append(s.errs, err)
 		s.mu.Unlock()
@@ -195,24 +190,38 @@ func TestSaveStateRegularly(t *testing.T) {
 		}
 	})
 	t.Run("no neighbors", func(t *testing.T) {
-		n, err := NewNode(Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		// A lone node saves its id (finding 6: it used to skip the save, so
+		// its id did not survive a restart)...
+		n := newDHTNode(t, Config{hooks: &hooks{}})
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
 		n.SaveStateRegularly(path, 0)
 		n.Close()
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("state written without neighbors: %v", err)
+		st, err := LoadState(path)
+		if err != nil || st.ID != n.ID() || len(st.Neighbors) != 0 {
+			t.Fatalf("lone node's state: %+v, %v", st, err)
 		}
-		if saves.count() != 1 || !errors.Is(<-saves.ch, errNoNeighbors) {
-			t.Error("the skipped save was not reported")
+		if saves.count() != 1 || <-saves.ch != nil {
+			t.Error("the save was not reported")
 		}
 		// After Close it does nothing.
 		n.SaveStateRegularly(path, time.Millisecond)
 		if saves.count() != 1 {
 			t.Error("saved after Close")
+		}
+	})
+	t.Run("no neighbors keeps the file's", func(t *testing.T) {
+		// ...but does not overwrite good neighbours with an empty list.
+		n := newDHTNode(t, Config{hooks: &hooks{}})
+		path := filepath.Join(t.TempDir(), "state.json")
+		old := &State{ID: n.ID(), K: DefaultK, Alpha: DefaultAlpha, Neighbors: []netip.AddrPort{netip.MustParseAddrPort("10.1.2.3:8468")}}
+		if err := old.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		n.SaveStateRegularly(path, 0)
+		n.Close()
+		if st, err := LoadState(path); err != nil || !reflect.DeepEqual(st, old) {
+			t.Errorf("state = %+v, %v; want %+v", st, err, old)
 		}
 	})
 }

@@ -21,36 +21,39 @@ const (
 	// DefaultStorageTTL is how long a stored value lives unless it is
 	// published again: one week, as Python's ForgetfulStorage.
 	DefaultStorageTTL = 7 * 24 * time.Hour
-	// DefaultStorageMaxItems bounds the number of stored items.
-	DefaultStorageMaxItems = 1 << 20
-	// DefaultStorageMaxBytes bounds the sum of key and value sizes (256 MiB).
-	DefaultStorageMaxBytes = 256 << 20
+	// defaultStorageMaxItems bounds the number of stored items.
+	defaultStorageMaxItems = 1 << 20
+	// defaultStorageMaxBytes bounds the sum of key and value sizes (256 MiB).
+	defaultStorageMaxBytes = 256 << 20
 )
 
-// StorageConfig configures a Storage implementation. Zero fields take the
-// defaults above.
+// StorageConfig configures a Storage implementation. Zero (or negative)
+// fields take the defaults given in their comments.
 type StorageConfig struct {
-	// TTL is the lifetime of an item put without PutOptions.TTL.
+	// TTL is the lifetime of an item put without PutOptions.TTL (default
+	// DefaultStorageTTL, one week).
 	TTL time.Duration
-	// MaxItems is the maximum number of items held at once.
+	// MaxItems is the maximum number of items held at once (default
+	// 1<<20).
 	MaxItems int
 	// MaxBytes is the maximum of the sum over items of the key size (20)
-	// plus the msgpack-encoded value size (Value.Len).
+	// plus the msgpack-encoded value size (Value.Len) (default 256 MiB).
 	MaxBytes int64
 	// Now is the clock; nil means time.Now. Tests inject a fake clock.
 	Now func() time.Time
 }
 
-// withDefaults returns c with zero or negative fields replaced by defaults.
-func (c StorageConfig) withDefaults() StorageConfig {
+// WithDefaults returns c with zero or negative fields replaced by the
+// defaults.
+func (c StorageConfig) WithDefaults() StorageConfig {
 	if c.TTL <= 0 {
 		c.TTL = DefaultStorageTTL
 	}
 	if c.MaxItems <= 0 {
-		c.MaxItems = DefaultStorageMaxItems
+		c.MaxItems = defaultStorageMaxItems
 	}
 	if c.MaxBytes <= 0 {
-		c.MaxBytes = DefaultStorageMaxBytes
+		c.MaxBytes = defaultStorageMaxBytes
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -122,6 +125,13 @@ type Storage interface {
 	Originals() ([]StoredItem, error)
 	// Purge removes expired items now and returns how many it removed.
 	Purge() (int, error)
+	// Meta returns the bookkeeping of the unexpired item under key (when
+	// it was last stored, when it expires) and whether key is held. The
+	// node skips the hourly republish of a key stored again meanwhile.
+	Meta(key ID) (Meta, bool, error)
+	// TTL returns the lifetime of an item put without PutOptions.TTL. The
+	// node gives cache stores a fraction of it.
+	TTL() time.Duration
 	// Len returns the number of unexpired items (0 after Close).
 	Len() int
 	// Close releases resources. Later calls return ErrStorageClosed;
@@ -130,7 +140,7 @@ type Storage interface {
 }
 
 // itemSize is the number of bytes an item counts against MaxBytes.
-func itemSize(v Value) int64 { return int64(len(ID{})) + int64(v.Len()) }
+func itemSize(v Value) int64 { return int64(IDLen) + int64(v.Len()) }
 
 // expiryFor returns the expiry time of an item put at now with ttl,
 // saturating far in the future instead of overflowing.
@@ -143,40 +153,44 @@ func expiryFor(now time.Time, ttl time.Duration) time.Time {
 	return now.Add(ttl)
 }
 
-// resolveTTL validates opts.TTL and applies the storage default.
-func resolveTTL(opts PutOptions, def time.Duration) (time.Duration, error) {
-	switch {
-	case opts.TTL < 0:
-		return 0, fmt.Errorf("kademlia: storage put: negative TTL %v", opts.TTL)
-	case opts.TTL == 0:
-		return def, nil
-	}
-	return opts.TTL, nil
-}
-
-// checkPutValue rejects values that cannot be stored.
-func checkPutValue(v Value) error {
+// NewMeta applies the rules of Storage.Put, for MemoryStorage, boltstore
+// and any other implementation: it returns the Meta of v put at now with
+// opts over old, the unexpired item held under the key (nil if none). The
+// zero Value is an error wrapping ErrValueType, a negative TTL an error.
+// Stored is now; Expires is now plus opts.TTL (or c.TTL), or old's with
+// KeepExpiry; Original is opts.Original, or old's for an equal value.
+func (c StorageConfig) NewMeta(now time.Time, v Value, opts PutOptions, old *StoredItem) (Meta, error) {
 	if v.IsZero() {
-		return fmt.Errorf("%w: cannot store the zero Value", ErrValueType)
+		return Meta{}, fmt.Errorf("%w: cannot store the zero Value", ErrValueType)
 	}
-	return nil
+	ttl := opts.TTL
+	switch {
+	case ttl < 0:
+		return Meta{}, fmt.Errorf("kademlia: storage put: negative TTL %v", opts.TTL)
+	case ttl == 0:
+		ttl = c.TTL
+	}
+	m := Meta{Stored: now, Expires: expiryFor(now, ttl), Original: opts.Original}
+	if old != nil {
+		if opts.KeepExpiry {
+			m.Expires = old.Meta.Expires
+		}
+		m.Original = opts.Original || (old.Meta.Original && old.Value.Equal(v))
+	}
+	return m, nil
 }
 
-// checkBounds reports ErrStorageFull when count items totalling bytes exceed
-// the configured bounds.
-func checkBounds(cfg StorageConfig, count int, bytes int64, key ID, size int64) error {
-	if count > cfg.MaxItems {
-		return fmt.Errorf("%w: storing key %s would exceed %d items", ErrStorageFull, key, cfg.MaxItems)
+// CheckBounds returns an error wrapping ErrStorageFull when items items
+// totalling bytes bytes (keys of 20 bytes plus Value.Len) exceed
+// c.MaxItems or c.MaxBytes; key and size name the item being put.
+func (c StorageConfig) CheckBounds(items int, bytes int64, key ID, size int64) error {
+	if items > c.MaxItems {
+		return fmt.Errorf("%w: storing key %s would exceed %d items", ErrStorageFull, key, c.MaxItems)
 	}
-	if bytes > cfg.MaxBytes {
-		return fmt.Errorf("%w: storing key %s (%d bytes) would exceed %d bytes", ErrStorageFull, key, size, cfg.MaxBytes)
+	if bytes > c.MaxBytes {
+		return fmt.Errorf("%w: storing key %s (%d bytes) would exceed %d bytes", ErrStorageFull, key, size, c.MaxBytes)
 	}
 	return nil
-}
-
-// mergeOriginal computes the Original flag of a replaced item.
-func mergeOriginal(opts PutOptions, hadOld bool, oldOriginal bool, oldValue, v Value) bool {
-	return opts.Original || (hadOld && oldOriginal && oldValue.Equal(v))
 }
 
 // sortItems orders items oldest first (by Stored, then key).
@@ -186,6 +200,6 @@ func sortItems(items []StoredItem) {
 		if !a.Equal(b) {
 			return a.Before(b)
 		}
-		return items[i].Key.Less(items[j].Key)
+		return items[i].Key.less(items[j].Key)
 	})
 }

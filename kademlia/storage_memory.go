@@ -65,7 +65,7 @@ func (h *memExpiryHeap) Pop() any {
 // fields take the Default* values).
 func NewMemoryStorage(cfg StorageConfig) *MemoryStorage {
 	return &MemoryStorage{
-		cfg:   cfg.withDefaults(),
+		cfg:   cfg.WithDefaults(),
 		items: make(map[ID]*memItem),
 		order: list.New(),
 	}
@@ -73,40 +73,31 @@ func NewMemoryStorage(cfg StorageConfig) *MemoryStorage {
 
 // Put implements Storage.
 func (s *MemoryStorage) Put(key ID, v Value, opts PutOptions) error {
-	if err := checkPutValue(v); err != nil {
-		return err
-	}
-	ttl, err := resolveTTL(opts, s.cfg.TTL)
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("kademlia: storage put: %w", ErrStorageClosed)
+		return fmt.Errorf("storage put: %w", ErrStorageClosed)
 	}
 	now := s.cfg.Now()
 	s.purgeLocked(now)
-
-	size := itemSize(v)
 	old, exists := s.items[key]
+	var oldItem *StoredItem
+	size := itemSize(v)
 	count, bytes := len(s.items)+1, s.bytes+size
 	if exists {
+		oldItem = &StoredItem{Key: key, Value: old.value, Meta: old.meta}
 		count--
 		bytes -= itemSize(old.value)
 	}
-	if err := checkBounds(s.cfg, count, bytes, key, size); err != nil {
+	meta, err := s.cfg.NewMeta(now, v, opts, oldItem)
+	if err != nil {
 		return err
 	}
-
-	meta := Meta{Stored: now, Expires: expiryFor(now, ttl), Original: opts.Original}
+	if err := s.cfg.CheckBounds(count, bytes, key, size); err != nil {
+		return err
+	}
 	if exists {
-		if opts.KeepExpiry {
-			meta.Expires = old.meta.Expires
-		}
-		meta.Original = mergeOriginal(opts, true, old.meta.Original, old.value, v)
-		old.value = v
-		old.meta = meta
+		old.value, old.meta = v, meta
 		s.order.MoveToBack(old.elem)
 		heap.Fix(&s.expiry, old.index)
 	} else {
@@ -124,7 +115,7 @@ func (s *MemoryStorage) Get(key ID) (Value, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return Value{}, false, fmt.Errorf("kademlia: storage get: %w", ErrStorageClosed)
+		return Value{}, false, fmt.Errorf("storage get: %w", ErrStorageClosed)
 	}
 	s.purgeLocked(s.cfg.Now())
 	it, ok := s.items[key]
@@ -134,24 +125,29 @@ func (s *MemoryStorage) Get(key ID) (Value, bool, error) {
 	return it.value, true, nil
 }
 
-// storedAt returns the Stored time of key (see storedAt in
-// maintenance.go); ok is false if key is not held.
-func (s *MemoryStorage) storedAt(key ID) (stored time.Time, ok bool) {
+// Meta implements Storage.
+func (s *MemoryStorage) Meta(key ID) (Meta, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, held := s.items[key]
-	if s.closed || !held || !s.cfg.Now().Before(it.meta.Expires) {
-		return time.Time{}, false
+	if s.closed {
+		return Meta{}, false, fmt.Errorf("storage meta: %w", ErrStorageClosed)
 	}
-	return it.meta.Stored, true
+	it, held := s.items[key]
+	if !held || !s.cfg.Now().Before(it.meta.Expires) {
+		return Meta{}, false, nil
+	}
+	return it.meta, true, nil
 }
+
+// TTL implements Storage.
+func (s *MemoryStorage) TTL() time.Duration { return s.cfg.TTL }
 
 // Delete implements Storage.
 func (s *MemoryStorage) Delete(key ID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("kademlia: storage delete: %w", ErrStorageClosed)
+		return fmt.Errorf("storage delete: %w", ErrStorageClosed)
 	}
 	if it, ok := s.items[key]; ok {
 		heap.Remove(&s.expiry, it.index)
@@ -205,7 +201,7 @@ func (s *MemoryStorage) Purge() (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return 0, fmt.Errorf("kademlia: storage purge: %w", ErrStorageClosed)
+		return 0, fmt.Errorf("storage purge: %w", ErrStorageClosed)
 	}
 	return s.purgeLocked(s.cfg.Now()), nil
 }
@@ -250,7 +246,7 @@ func (s *MemoryStorage) snapshot(keep func(*memItem) bool) ([]StoredItem, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, fmt.Errorf("kademlia: storage read: %w", ErrStorageClosed)
+		return nil, fmt.Errorf("storage read: %w", ErrStorageClosed)
 	}
 	s.purgeLocked(s.cfg.Now())
 	out := make([]StoredItem, 0, len(s.items))

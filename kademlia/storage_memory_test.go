@@ -1,8 +1,10 @@
-package kademlia
+package kademlia_test
 
 import (
 	"testing"
 	"time"
+
+	. "github.com/rpcudp/go-rpcudp/kademlia"
 )
 
 // TestMemoryStorageIterationOrder checks Python OrderedDict semantics:
@@ -50,8 +52,9 @@ func TestMemoryStorageHeapExpiry(t *testing.T) {
 	for _, st := range steps {
 		clock.Advance(start.Add(st.at).Sub(clock.Now()))
 		e.wantKeys(st.at.String(), e.items(), st.keys...)
-		if s.Len() != len(st.keys) || len(s.items) != len(st.keys) || len(s.expiry) != len(st.keys) || s.order.Len() != len(st.keys) {
-			t.Fatalf("at %v: internal sizes %d/%d/%d, want %d", st.at, len(s.items), len(s.expiry), s.order.Len(), len(st.keys))
+		items, expiry, order := MemorySizes(s)
+		if s.Len() != len(st.keys) || items != len(st.keys) || expiry != len(st.keys) || order != len(st.keys) {
+			t.Fatalf("at %v: internal sizes %d/%d/%d, want %d", st.at, items, expiry, order, len(st.keys))
 		}
 	}
 	if s.Bytes() != 0 {

@@ -88,7 +88,7 @@ func newRawEcho(b *testing.B) *rawEcho {
 	r.wg.Add(2)
 	go func() { // echo server
 		defer r.wg.Done()
-		buf := make([]byte, MaxDatagram)
+		buf := make([]byte, maxDatagram)
 		for {
 			n, from, err := s.ReadFromUDPAddrPort(buf)
 			if err != nil {
@@ -99,7 +99,7 @@ func newRawEcho(b *testing.B) *rawEcho {
 	}()
 	go func() { // client reader
 		defer r.wg.Done()
-		buf := make([]byte, MaxDatagram)
+		buf := make([]byte, maxDatagram)
 		for {
 			n, _, err := c.ReadFromUDPAddrPort(buf)
 			if err != nil {

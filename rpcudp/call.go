@@ -1,13 +1,14 @@
 package rpcudp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -17,16 +18,21 @@ type Reply []byte
 
 // Decode unpacks the reply into v, which must be a pointer (or implement
 // msgpack.CustomDecoder). Integers decode into any Go integer type that
-// holds them; a msgpack nil leaves v at its zero value.
+// holds them; a msgpack nil leaves v at its zero value. Decoded into an
+// interface, maps follow the package's mapping (see the package
+// documentation): every value a Python peer sends decodes and encodes back
+// to the same msgpack.
 func (r Reply) Decode(v any) error {
-	if err := msgpack.Unmarshal(r, v); err != nil {
+	d := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(d)
+	d.Reset(bytes.NewReader(r))
+	d.UsePreallocateValues(true) // as msgpack.Unmarshal
+	d.SetMapDecoder(decodeMap)
+	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("%w: reply: %w", ErrMalformed, err)
 	}
 	return nil
 }
-
-// IsNil reports whether the reply is msgpack nil (Python's None).
-func (r Reply) IsNil() bool { return len(r) == 1 && r[0] == 0xc0 }
 
 // Call is a call in progress, made with Endpoint.Go. Its fields are valid
 // once Done is closed.
@@ -46,139 +52,6 @@ func (c *Call) Done() <-chan struct{} { return c.done }
 func (c *Call) Wait() (Reply, error) {
 	<-c.done
 	return c.Reply, c.Err
-}
-
-// pending is a call waiting for its reply. The table owns it from
-// register until resolve or remove takes it out; whoever takes it out
-// completes it, exactly once.
-type pending struct {
-	id     MsgID
-	to     netip.AddrPort
-	method string
-	req    []byte        // the request datagram, kept for resends
-	done   chan struct{} // capacity 1: complete sends exactly one token
-	timer  *time.Timer
-	reply  Reply
-	err    error
-}
-
-// pendingTable is where replies are matched to calls.
-type pendingTable struct {
-	mu   sync.Mutex
-	m    map[MsgID]*pending
-	max  int
-	pool sync.Pool
-}
-
-func (t *pendingTable) init(max int) {
-	t.m = make(map[MsgID]*pending)
-	t.max = max
-}
-
-func (t *pendingTable) get() *pending {
-	if p, ok := t.pool.Get().(*pending); ok {
-		return p
-	}
-	return &pending{done: make(chan struct{}, 1)}
-}
-
-// recycle returns a pending entry to the pool once its result has been
-// consumed (its done token received).
-func (t *pendingTable) recycle(p *pending) {
-	p.reply, p.err, p.method, p.req = nil, nil, "", p.req[:0]
-	t.pool.Put(p)
-}
-
-// register adds p under a fresh random id. It fails when the table is full.
-func (t *pendingTable) register(e *Endpoint, p *pending) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e.closing.Load() {
-		return ErrClosed
-	}
-	if len(t.m) >= t.max {
-		return fmt.Errorf("%w (%d)", ErrTooManyPending, t.max)
-	}
-	for {
-		rand.Read(p.id[:])
-		if _, dup := t.m[p.id]; !dup {
-			break
-		}
-	}
-	t.m[p.id] = p
-	e.stats.pending.Add(1)
-	return nil
-}
-
-// take removes and returns the pending call with id, if it is still there.
-func (t *pendingTable) take(e *Endpoint, id MsgID) *pending {
-	t.mu.Lock()
-	p := t.m[id]
-	if p != nil {
-		delete(t.m, id)
-		e.stats.pending.Add(-1)
-	}
-	t.mu.Unlock()
-	return p
-}
-
-// resolve matches a reply or error reply to its call: by id, and only if
-// it came from the address the call was sent to. Anything else is dropped
-// and counted.
-func (t *pendingTable) resolve(e *Endpoint, h header, body []byte, from netip.AddrPort) {
-	t.mu.Lock()
-	p := t.m[h.id]
-	switch {
-	case p == nil:
-		t.mu.Unlock()
-		e.drop(&e.stats.unknownID, from, fmt.Errorf("reply with unknown id %s", h.id))
-		return
-	case p.to != from:
-		t.mu.Unlock()
-		e.drop(&e.stats.wrongSender, from, fmt.Errorf("reply for %s expected from %s", h.id, p.to))
-		return
-	}
-	var rerr *RemoteError
-	var err error
-	if h.typ == TypeError {
-		rerr, err = parseErrorBody(body)
-	} else {
-		err = checkOne(body)
-	}
-	if err != nil {
-		// A garbled reply does not end the call: the real one may follow.
-		t.mu.Unlock()
-		e.drop(&e.stats.malformed, from, err)
-		return
-	}
-	delete(t.m, h.id)
-	e.stats.pending.Add(-1)
-	t.mu.Unlock()
-	if rerr != nil {
-		p.complete(nil, rerr)
-		return
-	}
-	p.complete(append(Reply(nil), body...), nil)
-}
-
-// failAll completes every pending call with ErrClosed.
-func (t *pendingTable) failAll(e *Endpoint) {
-	t.mu.Lock()
-	all := make([]*pending, 0, len(t.m))
-	for id, p := range t.m {
-		all = append(all, p)
-		delete(t.m, id)
-	}
-	e.stats.pending.Store(0)
-	t.mu.Unlock()
-	for _, p := range all {
-		p.complete(nil, ErrClosed)
-	}
-}
-
-func (p *pending) complete(r Reply, err error) {
-	p.reply, p.err = r, err
-	p.done <- struct{}{}
 }
 
 // Call calls method on the peer at addr with args and waits for the
@@ -215,7 +88,7 @@ func (e *Endpoint) GoWith(ctx context.Context, o CallOptions, addr netip.AddrPor
 	// The arguments are encoded now, before Go returns, so the caller may
 	// reuse them at once.
 	p := e.pending.get()
-	o = e.resolve(o)
+	o = e.withDefaults(o)
 	if err := e.start(p, o, addr, method, args); err != nil {
 		e.stats.callsFailed.Add(1)
 		e.pending.recycle(p)
@@ -240,7 +113,7 @@ func (e *Endpoint) call(ctx context.Context, p *pending, o CallOptions, addr net
 		e.stats.callsFailed.Add(1)
 		return nil, fmt.Errorf("rpcudp: %s to %s: %w", method, addr, err)
 	}
-	o = e.resolve(o)
+	o = e.withDefaults(o)
 	if err := e.start(p, o, addr, method, args); err != nil {
 		e.stats.callsFailed.Add(1)
 		return nil, err
@@ -249,8 +122,8 @@ func (e *Endpoint) call(ctx context.Context, p *pending, o CallOptions, addr net
 	return p.reply, p.err
 }
 
-// resolve fills in a call's options from the endpoint's defaults.
-func (e *Endpoint) resolve(o CallOptions) CallOptions {
+// withDefaults fills in a call's options from the endpoint's defaults.
+func (e *Endpoint) withDefaults(o CallOptions) CallOptions {
 	if o.Timeout <= 0 {
 		o.Timeout = e.cfg.timeout
 	}
@@ -300,7 +173,7 @@ func (e *Endpoint) start(p *pending, o CallOptions, addr netip.AddrPort, method 
 	if err != nil {
 		return err
 	}
-	if err := e.pending.register(e, p); err != nil {
+	if err := e.pending.register(p); err != nil {
 		return err
 	}
 	copy(b[1:HeaderLen], p.id[:])
@@ -308,7 +181,7 @@ func (e *Endpoint) start(p *pending, o CallOptions, addr netip.AddrPort, method 
 		p.req = append(p.req[:0], b...)
 	}
 	if err := e.send(b, addr); err != nil {
-		if e.pending.take(e, p.id) == nil {
+		if e.pending.take(p.id) == nil {
 			// Close failed it meanwhile: consume its token so p stays
 			// reusable.
 			<-p.done
@@ -320,11 +193,10 @@ func (e *Endpoint) start(p *pending, o CallOptions, addr netip.AddrPort, method 
 
 // encodeRequest appends a whole request datagram to b.
 func (e *Endpoint) encodeRequest(b []byte, typ byte, id MsgID, method string, args []any) ([]byte, error) {
-	b = append(b, typ)
-	b = append(b, id[:]...)
-	b = appendArrayLen(b, 2)
-	b = appendStr(b, method)
-	b = appendArrayLen(b, len(args))
+	if !utf8.ValidString(method) {
+		return nil, fmt.Errorf("%w: method name %q", ErrInvalidUTF8, method)
+	}
+	b = appendRequestHeader(b, typ, id, method, len(args))
 	c := e.codecs.get()
 	defer e.codecs.put(c)
 	for i, a := range args {
@@ -352,41 +224,33 @@ func (e *Endpoint) await(ctx context.Context, p *pending, o CallOptions) {
 		p.timer.Reset(o.Timeout)
 	}
 	defer p.timer.Stop()
-
-	var resend <-chan time.Time
+	var resend <-chan time.Time // nil, so never ready, without retries
+	var rt *time.Timer
 	var backoff time.Duration
 	if o.Retry.enabled() {
 		backoff = o.Retry.next(0)
-		rt := time.NewTimer(backoff)
+		rt = time.NewTimer(backoff)
 		defer rt.Stop()
 		resend = rt.C
-		for {
-			select {
-			case <-p.done:
-				e.count(p.err)
-				return
-			case <-p.timer.C:
-				e.abandon(p, fmt.Errorf("%w: %s to %s after %v", ErrTimeout, p.method, p.to, o.Timeout))
-				return
-			case <-ctx.Done():
-				e.abandon(p, ctxErr(ctx, p))
-				return
-			case <-resend:
-				if err := e.send(p.req, p.to); err == nil {
-					e.stats.retransmits.Add(1)
-				}
-				backoff = o.Retry.next(backoff)
-				rt.Reset(backoff)
-			}
-		}
 	}
-	select {
-	case <-p.done:
-		e.count(p.err)
-	case <-p.timer.C:
-		e.abandon(p, fmt.Errorf("%w: %s to %s after %v", ErrTimeout, p.method, p.to, o.Timeout))
-	case <-ctx.Done():
-		e.abandon(p, ctxErr(ctx, p))
+	for {
+		select {
+		case <-p.done:
+			e.count(p.err)
+			return
+		case <-p.timer.C:
+			e.abandon(p, fmt.Errorf("%w: %s to %s after %v", ErrTimeout, p.method, p.to, o.Timeout))
+			return
+		case <-ctx.Done():
+			e.abandon(p, ctxErr(ctx, p))
+			return
+		case <-resend:
+			if err := e.send(p.req, p.to); err == nil {
+				e.stats.retransmits.Add(1)
+			}
+			backoff = o.Retry.next(backoff)
+			rt.Reset(backoff)
+		}
 	}
 }
 
@@ -403,7 +267,7 @@ func ctxErr(ctx context.Context, p *pending) error {
 // abandon takes p out of the table and completes it with err, unless a
 // reply (or Close) got there first, in which case that result stands.
 func (e *Endpoint) abandon(p *pending, err error) {
-	if e.pending.take(e, p.id) != nil {
+	if e.pending.take(p.id) != nil {
 		p.complete(nil, err)
 	}
 	<-p.done

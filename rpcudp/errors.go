@@ -18,6 +18,14 @@ var (
 	// ErrMessageTooLarge: a request or reply body is over MaxBody bytes;
 	// nothing was sent.
 	ErrMessageTooLarge = errors.New("rpcudp: message too large")
+	// ErrInvalidUTF8: a string to be sent (a call's argument or method
+	// name, a handler's result) is not valid UTF-8. msgpack's str must be,
+	// and a Python peer's decoder drops the whole datagram otherwise; send
+	// arbitrary bytes as []byte (msgpack bin) instead. A call fails with it
+	// before anything is sent; a handler's result with it becomes an error
+	// reply. (A msgpack.RawMessage argument or result is sent as it is,
+	// unchecked.)
+	ErrInvalidUTF8 = errors.New("rpcudp: string is not valid UTF-8 (send bytes as []byte)")
 	// ErrTooManyPending: the endpoint already has its maximum number of
 	// calls waiting for replies; nothing was sent.
 	ErrTooManyPending = errors.New("rpcudp: too many pending calls")

@@ -130,3 +130,19 @@ func ExampleEndpoint_CallAll() {
 	// 1 <nil>
 	// 2 <nil>
 }
+
+// A Python peer may answer with a map whose keys are not all strings,
+// bytes keys included: decoded into an interface it becomes a map[any]any,
+// bytes keys as rpcudp.Bin, and packs back to the same msgpack.
+func ExampleReply_Decode() {
+	// What Python's umsgpack.packb({1: 'a', b'k': True}) gives.
+	reply := rpcudp.Reply{0x82, 0x01, 0xa1, 'a', 0xc4, 0x01, 'k', 0xc3}
+	var v any
+	if err := reply.Decode(&v); err != nil {
+		fmt.Println(err)
+		return
+	}
+	m := v.(map[any]any)
+	fmt.Println(m[int8(1)], m[rpcudp.Bin("k")])
+	// Output: a true
+}

@@ -43,6 +43,8 @@ func FuzzInbound(f *testing.F) {
 	e.Handle("raw", HandlerFunc(func(_ context.Context, r *Request) (any, error) { return r.RawArgs() }))
 	from := netip.MustParseAddrPort("127.0.0.1:4567")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e.handleDatagram(b, from)
+		if j, ok := e.handleDatagram(b, from); ok {
+			e.run(j) // on this goroutine, so each input is served before the next
+		}
 	})
 }

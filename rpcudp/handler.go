@@ -18,8 +18,8 @@ import (
 // name, since it holds a dot.)
 const MethodsMethod = "rpcudp.methods"
 
-// MethodPrefix is the prefix of the methods that Register exposes.
-const MethodPrefix = "RPC"
+// methodPrefix is the prefix of the methods that Register exposes.
+const methodPrefix = "RPC"
 
 // handlerTable maps wire names to handlers. Reads are lock-free: writers
 // copy the map.
@@ -27,10 +27,12 @@ type handlerTable struct {
 	mu           sync.Mutex
 	m            atomic.Pointer[map[string]handlerEntry]
 	interceptors []Interceptor
+	direct       bool // no interceptors: typed handlers may pack their results
 }
 
 func (t *handlerTable) init(in []Interceptor) {
 	t.interceptors = in
+	t.direct = len(in) == 0
 	m := map[string]handlerEntry{}
 	t.m.Store(&m)
 }
@@ -119,25 +121,25 @@ func (e *Endpoint) Register(rcvr any) error {
 	var found int
 	for i := 0; i < t.NumMethod(); i++ {
 		m := t.Method(i)
-		if !strings.HasPrefix(m.Name, MethodPrefix) || len(m.Name) == len(MethodPrefix) {
+		if !strings.HasPrefix(m.Name, methodPrefix) || len(m.Name) == len(methodPrefix) {
 			continue
 		}
-		name := WireName(m.Name)
+		name := wireName(m.Name)
 		if err := e.Handle(name, v.Method(i).Interface()); err != nil {
 			return fmt.Errorf("rpcudp: register %s.%s: %w", t, m.Name, err)
 		}
 		found++
 	}
 	if found == 0 {
-		return fmt.Errorf("%w: %s has no exported %s methods", ErrBadHandler, t, MethodPrefix)
+		return fmt.Errorf("%w: %s has no exported %s methods", ErrBadHandler, t, methodPrefix)
 	}
 	return nil
 }
 
-// WireName returns the wire name Register gives a Go method name:
+// wireName returns the wire name Register gives a Go method name:
 // the RPC prefix removed and the rest in snake case.
-func WireName(goName string) string {
-	s := []rune(strings.TrimPrefix(goName, MethodPrefix))
+func wireName(goName string) string {
+	s := []rune(strings.TrimPrefix(goName, methodPrefix))
 	var b strings.Builder
 	for i, r := range s {
 		if unicode.IsUpper(r) {

@@ -5,15 +5,19 @@ import (
 	"time"
 )
 
-// Defaults for an Endpoint's options.
+// Defaults for an Endpoint's options (the others are given in the
+// options' documentation).
 const (
-	DefaultTimeout         = 5 * time.Second // Python rpcudp's wait_timeout
-	DefaultHandlerSlots    = 256
-	DefaultMaxPending      = 1 << 16
-	DefaultReplyCacheSize  = 8192
-	DefaultReplyCacheBytes = 8 << 20
-	DefaultReplyCacheTTL   = 30 * time.Second
-	DefaultShutdownTimeout = 5 * time.Second
+	DefaultTimeout      = 5 * time.Second // Python rpcudp's wait_timeout
+	DefaultHandlerSlots = 256             // WithHandlerSlots
+)
+
+const (
+	defaultMaxPending      = 1 << 16
+	defaultReplyCacheSize  = 8192
+	defaultReplyCacheBytes = 8 << 20
+	defaultReplyCacheTTL   = 30 * time.Second
+	defaultShutdownTimeout = 5 * time.Second
 )
 
 // RetryPolicy controls how a call resends its request (with the same
@@ -66,6 +70,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	introspection   bool
 	interceptors    []Interceptor
+	rcvBuf, sndBuf  int
 }
 
 func defaultConfig() config {
@@ -73,11 +78,13 @@ func defaultConfig() config {
 		timeout:         DefaultTimeout,
 		logger:          slog.New(slog.DiscardHandler),
 		slots:           DefaultHandlerSlots,
-		maxPending:      DefaultMaxPending,
-		cacheSize:       DefaultReplyCacheSize,
-		cacheTTL:        DefaultReplyCacheTTL,
-		shutdownTimeout: DefaultShutdownTimeout,
+		maxPending:      defaultMaxPending,
+		cacheSize:       defaultReplyCacheSize,
+		cacheTTL:        defaultReplyCacheTTL,
+		shutdownTimeout: defaultShutdownTimeout,
 		introspection:   true,
+		rcvBuf:          DefaultSocketBuffer,
+		sndBuf:          DefaultSocketBuffer,
 	}
 }
 
@@ -103,7 +110,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithHandlerSlots bounds how many handlers run at once (default 256). A
-// request arriving when every slot is busy is dropped and counted.
+// request arriving when every slot is busy waits for one (in a burst of
+// fast handlers, one frees up at once), at most 100 ms, reading paused
+// meanwhile; then it is dropped and counted (Stats.Drops.Overload), as are
+// the requests after it until a handler finishes.
 func WithHandlerSlots(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -153,4 +163,15 @@ func WithoutIntrospection() Option { return func(c *config) { c.introspection = 
 // first one given is the outermost.
 func WithInterceptors(in ...Interceptor) Option {
 	return func(c *config) { c.interceptors = append(c.interceptors, in...) }
+}
+
+// WithSocketBuffers sets the receive and send buffer sizes the endpoint
+// asks for its socket (default DefaultSocketBuffer, 4 MiB, each), so that
+// a burst of datagrams waits in the kernel instead of being dropped; 0
+// leaves that buffer as the socket has it. The kernel caps what it grants
+// (Linux: net.core.rmem_max and wmem_max, unless the process may use
+// SO_RCVBUFFORCE); Stats.RecvBuffer and SendBuffer report the sizes
+// granted. Conns that are not sockets are left alone.
+func WithSocketBuffers(recv, send int) Option {
+	return func(c *config) { c.rcvBuf, c.sndBuf = max(recv, 0), max(send, 0) }
 }

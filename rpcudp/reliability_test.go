@@ -2,7 +2,6 @@ package rpcudp_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -143,10 +142,11 @@ func TestSuiteSpoofing(t *testing.T) {
 // msgpack, replies with unknown ids, replies from the wrong address,
 // requests for unknown methods, a burst far over the handler slots) while
 // legitimate calls run: no panic, bounded memory, at least 99% of the
-// legitimate calls succeed.
+// legitimate calls succeed. Without the build tag long (or with -short)
+// the flood is 100,000 datagrams.
 func TestSuiteFlood(t *testing.T) {
 	junkTotal := 1_000_000
-	if testing.Short() {
+	if !long || testing.Short() {
 		junkTotal = 100_000
 	}
 	synctest.Test(t, func(t *testing.T) {
@@ -196,7 +196,7 @@ func TestSuiteFlood(t *testing.T) {
 				return attacker, server.LocalAddr(), b
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // oversize
-				return attacker, server.LocalAddr(), make([]byte, rpcudp.MaxDatagram+1+rng.IntN(100))
+				return attacker, server.LocalAddr(), make([]byte, rpcudp.HeaderLen+rpcudp.MaxBody+1+rng.IntN(100))
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // bad msgpack
 				return attacker, server.LocalAddr(), append(hdr(rpcudp.TypeRequest), 0x92, 0xc1, 0xc1)
@@ -280,11 +280,12 @@ func TestSuiteFlood(t *testing.T) {
 	})
 }
 
-// TestSuiteEndpointChurn opens and closes 10,000 endpoints and checks that
-// neither goroutines nor memory grow.
+// TestSuiteEndpointChurn opens and closes 10,000 endpoints (1000 without
+// the build tag long, or with -short) and checks that neither goroutines
+// nor memory grow.
 func TestSuiteEndpointChurn(t *testing.T) {
 	total := 10_000
-	if testing.Short() {
+	if !long || testing.Short() {
 		total = 1000
 	}
 	runtime.GC()
@@ -315,5 +316,3 @@ func TestSuiteEndpointChurn(t *testing.T) {
 		t.Errorf("heap grew from %d to %d", m0.HeapInuse, m1.HeapInuse)
 	}
 }
-
-var _ = errors.Is

@@ -79,27 +79,22 @@ func (c *replyCache) evict(i int) {
 	}
 }
 
-// begin looks a request up. A new one gets a slot marked running; a
-// repeated, answered one (same id, same sender, same body) has its cached
-// reply resent.
-func (c *replyCache) begin(id MsgID, from netip.AddrPort, body []byte, e *Endpoint) (cacheState, cacheRef) {
+// begin looks a request up. A new one gets a slot marked running; for a
+// repeated, answered one (same id, same sender, same body) the cached
+// reply is appended to dst and returned, for the caller to send again.
+func (c *replyCache) begin(id MsgID, from netip.AddrPort, body, dst []byte) (cacheState, cacheRef, []byte) {
 	k := cacheKey{id, from}
 	sum := maphash.Bytes(c.seed, body)
 	now := time.Now()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if i, ok := c.idx[k]; ok {
 		s := &c.slots[i]
 		if now.Sub(s.at) < c.ttl && s.sum == sum {
 			if s.running {
-				c.mu.Unlock()
-				return cacheRunning, cacheRef{slot: -1}
+				return cacheRunning, cacheRef{slot: -1}, dst
 			}
-			bp := e.getBuf()
-			b := append((*bp)[:0], s.reply...)
-			c.mu.Unlock()
-			e.send(b, from)
-			e.putBuf(bp)
-			return cacheAnswered, cacheRef{slot: -1}
+			return cacheAnswered, cacheRef{slot: -1}, append(dst, s.reply...)
 		}
 		c.evict(i)
 	}
@@ -116,8 +111,7 @@ func (c *replyCache) begin(id MsgID, from netip.AddrPort, body []byte, e *Endpoi
 	c.gen++
 	s.key, s.used, s.running, s.gen, s.at, s.sum = k, true, true, c.gen, now, sum
 	c.idx[k] = i
-	c.mu.Unlock()
-	return cacheNew, cacheRef{slot: i, gen: s.gen}
+	return cacheNew, cacheRef{slot: i, gen: s.gen}, dst
 }
 
 // finish stores the reply in the reserved slot, unless the slot was

@@ -19,6 +19,8 @@ type Request struct {
 	nargs  int
 	args   []byte // msgpack of the arguments, after the array header
 	codecs *codecPool
+	direct bool   // no interceptor looks at the result: packResult may pack it
+	body   []byte // the result packed by packResult
 }
 
 // NumArgs returns the number of positional arguments.

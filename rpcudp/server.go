@@ -1,11 +1,11 @@
 package rpcudp
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"time"
 )
 
 // dispatch hands an inbound request or notification to a handler slot. It
@@ -28,19 +28,12 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	}
 	ref := cacheRef{slot: -1}
 	if !notify && e.cache != nil {
-		var st cacheState
-		st, ref = e.cache.begin(h.id, from, body, e)
-		switch st {
-		case cacheAnswered:
-			e.stats.cacheHits.Add(1)
-			return job{}, false
-		case cacheRunning:
-			e.drop(&e.stats.duplicate, from, fmt.Errorf("request %s is still running", h.id))
+		var ok bool
+		if ref, ok = e.checkCache(h.id, from, body); !ok {
 			return job{}, false
 		}
 	}
-	if e.stats.running.Add(1) > int64(e.cfg.slots) {
-		e.stats.running.Add(-1)
+	if !e.takeSlot() {
 		e.cache.abort(ref)
 		e.drop(&e.stats.overload, from, fmt.Errorf("all %d handler slots busy", e.cfg.slots))
 		return job{}, false
@@ -52,7 +45,79 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	req.From, req.ID, req.Notify, req.nargs = from, h.id, notify, nargs
 	req.Method = name
 	req.args = append(req.args[:0], args...)
+	req.direct = e.handlers.direct
 	return job{hf: hf, req: req, ref: ref}, true
+}
+
+// slotWait bounds how long the read loop waits for a handler slot.
+const slotWait = 100 * time.Millisecond
+
+// slotGate is the read loop's wait for a free handler slot: in a burst,
+// a request that finds every slot busy waits (in the socket's buffer, and
+// the read loop with it) for a handler to finish instead of being dropped.
+// After one wait in vain (slow handlers hold every slot), requests are
+// dropped at once until a slot frees up.
+type slotGate struct {
+	freed   chan struct{} // capacity 1: a handler finished
+	timer   *time.Timer   // the read loop's, made on first use
+	stalled bool          // the last wait ran out
+}
+
+// release signals that a slot was given back.
+func (g *slotGate) release() {
+	select {
+	case g.freed <- struct{}{}:
+	default:
+	}
+}
+
+// takeSlot takes a handler slot, waiting for one as slotGate describes.
+// Only the read loop calls it.
+func (e *Endpoint) takeSlot() bool {
+	g := &e.gate
+	for {
+		if e.stats.running.Add(1) <= int64(e.cfg.slots) {
+			g.stalled = false
+			return true
+		}
+		e.stats.running.Add(-1)
+		if g.stalled {
+			return false
+		}
+		if g.timer == nil {
+			g.timer = time.NewTimer(slotWait)
+		} else {
+			g.timer.Reset(slotWait)
+		}
+		select {
+		case <-g.freed:
+			g.timer.Stop()
+		case <-g.timer.C:
+			g.stalled = true
+			return false
+		}
+	}
+}
+
+// checkCache looks a request up in the reply cache: a repeat of an
+// answered request is answered again from it, a repeat of a running one
+// dropped; either way ok is false. A new request gets a reserved slot.
+func (e *Endpoint) checkCache(id MsgID, from netip.AddrPort, body []byte) (ref cacheRef, ok bool) {
+	bp := e.getBuf()
+	defer e.putBuf(bp)
+	st, ref, reply := e.cache.begin(id, from, body, *bp)
+	switch st {
+	case cacheAnswered:
+		e.stats.cacheHits.Add(1)
+		if err := e.send(reply, from); err != nil {
+			e.log.Debug("rpcudp: cached reply not sent", "to", from, "err", err)
+		}
+		return ref, false
+	case cacheRunning:
+		e.drop(&e.stats.duplicate, from, fmt.Errorf("request %s is still running", id))
+		return ref, false
+	}
+	return ref, true
 }
 
 // job is one request holding a handler slot.
@@ -62,11 +127,49 @@ type job struct {
 	ref cacheRef
 }
 
-// run serves the job and gives its slot and request back.
+// handOver hands a job to an idle runner, or starts a runner for it. It
+// runs on the read loop.
+func (e *Endpoint) handOver(j job) {
+	select {
+	case e.jobs <- j:
+	default:
+		e.wg.Add(1) // the read loop's own count keeps the group above zero
+		go e.runner(j)
+	}
+}
+
+// runnerIdle is how long a runner waits for its next job before it ends.
+const runnerIdle = time.Second
+
+// runner is a handler goroutine: it serves its job, then waits a while
+// for another one (so that a busy endpoint does not start a goroutine per
+// request), and ends once idle, or when the endpoint shuts down. Every job
+// still runs on a goroutine of its own: a slow handler holds up nothing
+// else.
+func (e *Endpoint) runner(j job) {
+	defer e.wg.Done()
+	idle := time.NewTimer(runnerIdle)
+	defer idle.Stop()
+	for {
+		e.run(j)
+		idle.Reset(runnerIdle)
+		select {
+		case j = <-e.jobs:
+		case <-idle.C:
+			return
+		case <-e.quit:
+			return
+		}
+	}
+}
+
+// run serves a job and gives its slot and request back.
 func (e *Endpoint) run(j job) {
 	e.serve(j.hf, j.req, j.ref)
 	e.stats.running.Add(-1)
-	if cap(j.req.args) <= MaxDatagram {
+	e.gate.release()
+	j.req.direct = false
+	if cap(j.req.args) <= maxDatagram && cap(j.req.body) <= maxDatagram {
 		e.reqs.Put(j.req)
 	}
 }
@@ -97,9 +200,7 @@ func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
 	if err == nil {
 		b = append(b, TypeResponse)
 		b = append(b, req.ID[:]...)
-		c := e.codecs.get()
-		b, err = c.encode(b, result)
-		e.codecs.put(c)
+		b, err = e.encodeResult(b, req, result)
 		switch {
 		case err != nil:
 			err = fmt.Errorf("%w: encode reply (%T): %w", ErrHandler, result, err)
@@ -116,6 +217,17 @@ func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
 	if err := e.send(b, req.From); err != nil {
 		e.log.Debug("rpcudp: reply not sent", "to", req.From, "err", err)
 	}
+}
+
+// encodeResult appends a handler's result: packed now, or already packed
+// into req by a typed handler (see packResult).
+func (e *Endpoint) encodeResult(b []byte, req *Request, result any) ([]byte, error) {
+	if _, ok := result.(packedResult); ok {
+		return append(b, req.body...), nil
+	}
+	c := e.codecs.get()
+	defer e.codecs.put(c)
+	return c.encode(b, result)
 }
 
 // invoke runs the handler, turning a panic into an error.
@@ -144,27 +256,13 @@ func codeOf(err error) ErrorCode {
 	}
 }
 
-func appendErrorReply(b []byte, id MsgID, code ErrorCode, method, msg string) []byte {
-	b = append(b, TypeError)
-	b = append(b, id[:]...)
-	return appendErrorBody(b, code, method, msg)
-}
-
 // replyError sends an error reply straight from the read loop.
 func (e *Endpoint) replyError(id MsgID, to netip.AddrPort, code ErrorCode, method, msg string) {
 	bp := e.getBuf()
 	defer e.putBuf(bp)
-	if len(method) > 256 {
-		method = method[:256]
-	}
 	b := appendErrorReply((*bp)[:0], id, code, method, msg)
 	e.stats.errReps.Add(1)
 	if err := e.send(b, to); err != nil {
 		e.log.Debug("rpcudp: error reply not sent", "to", to, "err", err)
 	}
 }
-
-// HandlerContext returns the context handlers run under: cancelled when
-// Shutdown gives up waiting for them. Useful for work a handler starts in
-// the background.
-func (e *Endpoint) HandlerContext() context.Context { return e.baseCtx }

@@ -22,17 +22,28 @@ type Stats struct {
 
 	Pending int64 // calls waiting for a reply now
 	Running int64 // handlers running now
+
+	// The socket's receive and send buffer sizes as the kernel reports
+	// them (Linux reports twice the size granted, its bookkeeping
+	// included); 0 when unknown (not a socket, or not Linux). See
+	// WithSocketBuffers.
+	RecvBuffer, SendBuffer int
 }
 
 // Drops counts inbound datagrams dropped, by reason.
 type Drops struct {
 	Malformed   uint64 // too short, unknown type byte, bad msgpack, wrong shape
-	Oversize    uint64 // over MaxDatagram bytes
+	Oversize    uint64 // over HeaderLen+MaxBody bytes
 	UnknownID   uint64 // a reply whose id no call is waiting for
 	WrongSender uint64 // a reply from an address other than the one called
 	Overload    uint64 // every handler slot was busy
 	RateLimited uint64 // refused by an interceptor with ErrRateLimited
 	Duplicate   uint64 // a repeated request whose first copy is still running
+	// Kernel counts datagrams the kernel dropped before the endpoint could
+	// read them (its receive buffer was full), as Linux reports it with
+	// each datagram read (SO_RXQ_OVFL): it is learnt at the next datagram
+	// that arrives after a loss. Always 0 elsewhere.
+	Kernel uint64
 }
 
 type counters struct {
@@ -42,9 +53,11 @@ type counters struct {
 	requests, notifications, cacheHits, errReps atomic.Uint64
 	malformed, oversize, unknownID, wrongSender atomic.Uint64
 	overload, rateLimited, duplicate            atomic.Uint64
-	pending, running                            atomic.Int64
+	kernelDrops                                 atomic.Uint64
+	running                                     atomic.Int64
 }
 
+// snapshot reads the counters; Pending is the pending table's to fill in.
 func (c *counters) snapshot() Stats {
 	return Stats{
 		DatagramsIn:   c.datagramsIn.Load(),
@@ -66,8 +79,23 @@ func (c *counters) snapshot() Stats {
 			Overload:    c.overload.Load(),
 			RateLimited: c.rateLimited.Load(),
 			Duplicate:   c.duplicate.Load(),
+			Kernel:      c.kernelDrops.Load(),
 		},
-		Pending: c.pending.Load(),
 		Running: c.running.Load(),
+	}
+}
+
+// setKernelDrops records the kernel's count of datagrams dropped on the
+// socket, a 32-bit counter that may wrap: the counter keeps the total.
+func (c *counters) setKernelDrops(n uint32) {
+	for {
+		old := c.kernelDrops.Load()
+		if uint32(old) == n {
+			return
+		}
+		// Advance by the 32-bit difference, so a wrap keeps counting up.
+		if c.kernelDrops.CompareAndSwap(old, old+uint64(n-uint32(old))) {
+			return
+		}
 	}
 }

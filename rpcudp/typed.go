@@ -2,56 +2,109 @@ package rpcudp
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
 // Func0 adapts a typed function of no arguments to a HandlerFunc without
-// reflection. Func1, Func2 and Func3 take one, two and three arguments.
-// Handle accepts the plain functions too (through reflection); the
-// adapters are the faster path for hot methods.
+// reflection; Func1 does the same for one argument. Handle accepts plain
+// typed functions of any arity too (through reflection); the adapters are
+// the faster path for hot methods. When the endpoint has no interceptors,
+// an adapter packs a result of a common scalar type itself and returns an
+// opaque value standing for it, which the endpoint sends as it is.
 func Func0[R any](fn func(ctx context.Context, from netip.AddrPort) (R, error)) HandlerFunc {
 	return func(ctx context.Context, req *Request) (any, error) {
 		if err := req.DecodeArgs(); err != nil {
 			return nil, err
 		}
-		return fn(ctx, req.From)
+		r, err := fn(ctx, req.From)
+		if err != nil {
+			return r, err
+		}
+		return packResult(req, r)
 	}
 }
 
 // Func1 adapts a typed function of one argument; see Func0.
 func Func1[A, R any](fn func(ctx context.Context, from netip.AddrPort, a A) (R, error)) HandlerFunc {
 	return func(ctx context.Context, req *Request) (any, error) {
-		var a A
-		if err := req.DecodeArgs(&a); err != nil {
+		a, err := decodeArg[A](req)
+		if err != nil {
 			return nil, err
 		}
-		return fn(ctx, req.From, a)
+		r, err := fn(ctx, req.From, a)
+		if err != nil {
+			return r, err
+		}
+		return packResult(req, r)
 	}
 }
 
-// Func2 adapts a typed function of two arguments; see Func0.
-func Func2[A, B, R any](fn func(ctx context.Context, from netip.AddrPort, a A, b B) (R, error)) HandlerFunc {
-	return func(ctx context.Context, req *Request) (any, error) {
-		var a A
-		var b B
-		if err := req.DecodeArgs(&a, &b); err != nil {
-			return nil, err
-		}
-		return fn(ctx, req.From, a, b)
+// decodeArg decodes a request's one argument into an A: a str into a
+// string, a bin into a []byte without the general decoder, anything else
+// through DecodeArgs.
+func decodeArg[A any](req *Request) (A, error) {
+	var a A
+	if req.nargs == 1 && decodeScalar(any(&a), req.args) {
+		return a, nil
 	}
+	var b A // on the heap: DecodeArgs takes it as an interface
+	err := req.DecodeArgs(&b)
+	return b, err
 }
 
-// Func3 adapts a typed function of three arguments; see Func0.
-func Func3[A, B, C, R any](fn func(ctx context.Context, from netip.AddrPort, a A, b B, c C) (R, error)) HandlerFunc {
-	return func(ctx context.Context, req *Request) (any, error) {
-		var a A
-		var b B
-		var c C
-		if err := req.DecodeArgs(&a, &b, &c); err != nil {
-			return nil, err
-		}
-		return fn(ctx, req.From, a, b, c)
+// decodeScalar decodes a value that is exactly b into *string from a
+// str, or into *[]byte from a bin, and reports whether it did.
+func decodeScalar(p any, b []byte) bool {
+	if len(b) == 0 {
+		return false
 	}
+	switch p := p.(type) {
+	case *string:
+		if wire.KindOf(b[0]) != wire.Str {
+			return false
+		}
+		s, rest, err := wire.ReadStr(b)
+		if err != nil || len(rest) != 0 {
+			return false
+		}
+		*p = string(s)
+		return true
+	case *[]byte:
+		if wire.KindOf(b[0]) != wire.Bin {
+			return false
+		}
+		s, rest, err := wire.ReadBin(b)
+		if err != nil || len(rest) != 0 {
+			return false
+		}
+		*p = append(make([]byte, 0, len(s)), s...)
+		return true
+	}
+	return false
+}
+
+// packedResult stands for a result packed into its request by packResult.
+type packedResult struct{}
+
+// packResult packs a typed handler's result of a common scalar type into
+// req, when no interceptor is to see it, and returns packedResult; it
+// returns the result itself otherwise.
+func packResult[R any](req *Request, r R) (any, error) {
+	if !req.direct {
+		return r, nil
+	}
+	b, ok, err := appendScalar(req.body[:0], any(r))
+	if !ok {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: encode reply (%T): %w", ErrHandler, r, err)
+	}
+	req.body = b
+	return packedResult{}, nil
 }
 
 // Invoke calls method on addr and decodes the reply into an R.

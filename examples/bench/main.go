@@ -5,9 +5,14 @@
 //
 // By default it starts an echo server in-process on loopback (127.0.0.1,
 // or [::1] with -6); -addr targets a running server instead, which must
-// serve a method "echo" returning its one bytes argument. The load is -c
-// goroutines each making calls one after another through one shared client
-// endpoint, -n calls in all or for -d.
+// serve a method "echo" returning its one bytes argument, as
+// ./examples/server does:
+//
+//	go run ./examples/server &
+//	go run ./examples/bench -addr 127.0.0.1:1234
+//
+// The load is -c goroutines each making calls one after another through
+// one shared client endpoint, -n calls in all or for -d.
 //
 //	go run ./examples/bench                          # 20000 calls, 32 in flight, 32-byte payload
 //	go run ./examples/bench -n 100000 -c 64 -s 512   # more, wider, bigger
@@ -15,7 +20,7 @@
 //	go run ./examples/bench -raw -n 50000            # side by side with plain UDP echo, rpc/raw ratios
 //	go run ./examples/bench -loss 0.1 -retry 20ms    # drop 10% of datagrams; retries recover them
 //	go run ./examples/bench -loss 0.1 -timeout 50ms  # the same without retries: timeouts
-//	go run ./examples/bench -addr 127.0.0.1:8468 -json | jq .rpc.latency_us
+//	go run ./examples/bench -addr 127.0.0.1:1234 -json | jq .rpc.latency_us
 //
 // -raw runs the same load a second time as plain UDP echo in the same
 // process (one client socket shared by the -c goroutines, a reader
@@ -76,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Addr, "addr", "", "benchmark the echo server at host:port instead of one started in-process")
+	fs.StringVar(&cfg.Addr, "addr", "", "benchmark the echo server at host:port (e.g. ./examples/server) instead of one started in-process")
 	fs.IntVar(&cfg.N, "n", cfg.N, "number of calls")
 	fs.DurationVar(&cfg.Duration, "d", 0, "run for this long instead of -n calls")
 	fs.IntVar(&cfg.Concurrency, "c", cfg.Concurrency, "calls in flight (goroutines sharing one client endpoint)")
@@ -89,7 +94,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.IPv6, "6", false, "run the in-process server on [::1] (and resolve -addr to IPv6)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the -loss generators")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench [flags]\n\nRound-trip benchmark of rpcudp calls to an echo method.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: bench [flags]\n\nRound-trip benchmark of rpcudp calls to an echo method, served in-process\n"+
+			"or, with -addr, by a running server such as ./examples/server:\n\n"+
+			"  go run ./examples/server &\n  go run ./examples/bench -addr 127.0.0.1:1234\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -32,79 +32,112 @@ func writeHeader(w io.Writer, cfg Config, res Result) {
 // writeReport prints the results as a table, one column per mode, and the
 // details below it.
 func writeReport(w io.Writer, res Result) error {
-	cols := []*RunResult{res.RPC}
+	t := &reportTable{cols: []*RunResult{res.RPC}, ratio: res.Ratio}
 	if res.Raw != nil {
-		cols = append(cols, res.Raw)
+		t.cols = append(t.cols, res.Raw)
 	}
-	var b strings.Builder
-	row := func(label string, ratio string, cell func(r *RunResult) string) {
-		fmt.Fprintf(&b, "%-16s", label)
-		for _, r := range cols {
-			fmt.Fprintf(&b, "%14s", cell(r))
-		}
-		if res.Ratio != nil && ratio != "" {
-			fmt.Fprintf(&b, "%12s", ratio)
-		}
-		b.WriteString("\n")
+	t.header()
+	t.countRows()
+	t.latencyRows()
+	t.dropRows()
+	t.b.WriteString("\n")
+	for _, r := range t.cols {
+		writeDetails(&t.b, r)
 	}
-	num := func(f func(r *RunResult) uint64) func(r *RunResult) string {
-		return func(r *RunResult) string { return fmt.Sprint(f(r)) }
+	t.b.WriteString("throughput counts ok calls per second; latencies are those of ok calls (HDR histogram, 3 significant figures)\n")
+	if res.Interrupted {
+		t.b.WriteString("interrupted: the results are partial\n")
 	}
-	lat := func(f func(l Latency) int64) func(r *RunResult) string {
-		return func(r *RunResult) string {
-			if r.OK == 0 {
-				return "-"
-			}
-			return fmtMicros(f(r.Latency))
-		}
-	}
-	ratio := func(f func(q *Ratio) float64) string {
-		if res.Ratio == nil || f(res.Ratio) == 0 {
-			return ""
-		}
-		return fmt.Sprintf("%.2fx", f(res.Ratio))
-	}
+	_, err := io.WriteString(w, t.b.String())
+	return err
+}
 
-	fmt.Fprintf(&b, "\n%-16s", "")
-	for _, r := range cols {
-		fmt.Fprintf(&b, "%14s", r.Mode)
+// reportTable builds the results table: a row per figure, a column per
+// mode, and a last column of rpc/raw ratios when both modes ran.
+type reportTable struct {
+	b     strings.Builder
+	cols  []*RunResult
+	ratio *Ratio
+}
+
+// header writes the column titles.
+func (t *reportTable) header() {
+	fmt.Fprintf(&t.b, "\n%-16s", "")
+	for _, r := range t.cols {
+		fmt.Fprintf(&t.b, "%14s", r.Mode)
 	}
-	if res.Ratio != nil {
-		fmt.Fprintf(&b, "%12s", "rpc/raw")
+	if t.ratio != nil {
+		fmt.Fprintf(&t.b, "%12s", "rpc/raw")
 	}
-	b.WriteString("\n")
-	row("calls", "", num(func(r *RunResult) uint64 { return r.Calls }))
-	row("ok", "", num(func(r *RunResult) uint64 { return r.OK }))
-	row("timeouts", "", num(func(r *RunResult) uint64 { return r.Timeouts }))
-	row("errors", "", num(func(r *RunResult) uint64 { return r.Errors }))
-	row("dropped (loss)", "", num(func(r *RunResult) uint64 { return r.Dropped.Total }))
-	row("elapsed", "", func(r *RunResult) string { return fmt.Sprintf("%.3fs", r.Elapsed.Seconds()) })
-	row("throughput", ratio(func(q *Ratio) float64 { return q.Throughput }),
+	t.b.WriteString("\n")
+}
+
+// row writes one figure: label, a cell per mode, and ratio if not "".
+func (t *reportTable) row(label string, ratio string, cell func(r *RunResult) string) {
+	fmt.Fprintf(&t.b, "%-16s", label)
+	for _, r := range t.cols {
+		fmt.Fprintf(&t.b, "%14s", cell(r))
+	}
+	if t.ratio != nil && ratio != "" {
+		fmt.Fprintf(&t.b, "%12s", ratio)
+	}
+	t.b.WriteString("\n")
+}
+
+// ratioCell formats one of the rpc/raw ratios, "" when there are none.
+func (t *reportTable) ratioCell(f func(q *Ratio) float64) string {
+	if t.ratio == nil || f(t.ratio) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2fx", f(t.ratio))
+}
+
+// numCell formats a counter.
+func numCell(f func(r *RunResult) uint64) func(r *RunResult) string {
+	return func(r *RunResult) string { return fmt.Sprint(f(r)) }
+}
+
+// latCell formats a latency, "-" when no call succeeded.
+func latCell(f func(l Latency) int64) func(r *RunResult) string {
+	return func(r *RunResult) string {
+		if r.OK == 0 {
+			return "-"
+		}
+		return fmtMicros(f(r.Latency))
+	}
+}
+
+// countRows writes the call counts, the elapsed time and the throughput.
+func (t *reportTable) countRows() {
+	t.row("calls", "", numCell(func(r *RunResult) uint64 { return r.Calls }))
+	t.row("ok", "", numCell(func(r *RunResult) uint64 { return r.OK }))
+	t.row("timeouts", "", numCell(func(r *RunResult) uint64 { return r.Timeouts }))
+	t.row("errors", "", numCell(func(r *RunResult) uint64 { return r.Errors }))
+	t.row("dropped (loss)", "", numCell(func(r *RunResult) uint64 { return r.Dropped.Total }))
+	t.row("elapsed", "", func(r *RunResult) string { return fmt.Sprintf("%.3fs", r.Elapsed.Seconds()) })
+	t.row("throughput", t.ratioCell(func(q *Ratio) float64 { return q.Throughput }),
 		func(r *RunResult) string { return fmt.Sprintf("%.0f/s", r.Throughput) })
-	row("latency p50", ratio(func(q *Ratio) float64 { return q.P50 }), lat(func(l Latency) int64 { return l.P50 }))
-	row("latency p90", "", lat(func(l Latency) int64 { return l.P90 }))
-	row("latency p99", ratio(func(q *Ratio) float64 { return q.P99 }), lat(func(l Latency) int64 { return l.P99 }))
-	row("latency p99.9", "", lat(func(l Latency) int64 { return l.P999 }))
-	row("latency max", "", lat(func(l Latency) int64 { return l.Max }))
-	row("retransmits", "", num(func(r *RunResult) uint64 { return r.Retransmits }))
-	row("client drops", "", num(func(r *RunResult) uint64 { return r.ClientDrops }))
-	row("server drops", "", func(r *RunResult) string {
+}
+
+// latencyRows writes the latency percentiles.
+func (t *reportTable) latencyRows() {
+	t.row("latency p50", t.ratioCell(func(q *Ratio) float64 { return q.P50 }), latCell(func(l Latency) int64 { return l.P50 }))
+	t.row("latency p90", "", latCell(func(l Latency) int64 { return l.P90 }))
+	t.row("latency p99", t.ratioCell(func(q *Ratio) float64 { return q.P99 }), latCell(func(l Latency) int64 { return l.P99 }))
+	t.row("latency p99.9", "", latCell(func(l Latency) int64 { return l.P999 }))
+	t.row("latency max", "", latCell(func(l Latency) int64 { return l.Max }))
+}
+
+// dropRows writes the retransmissions and what the endpoints dropped.
+func (t *reportTable) dropRows() {
+	t.row("retransmits", "", numCell(func(r *RunResult) uint64 { return r.Retransmits }))
+	t.row("client drops", "", numCell(func(r *RunResult) uint64 { return r.ClientDrops }))
+	t.row("server drops", "", func(r *RunResult) string {
 		if r.ServerStats == nil && r.RawStats == nil {
 			return "-" // a server elsewhere: not known
 		}
 		return fmt.Sprint(r.ServerDrops)
 	})
-	b.WriteString("\n")
-
-	for _, r := range cols {
-		writeDetails(&b, r)
-	}
-	b.WriteString("throughput counts ok calls per second; latencies are those of ok calls (HDR histogram, 3 significant figures)\n")
-	if res.Interrupted {
-		b.WriteString("interrupted: the results are partial\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // writeDetails prints what the table leaves out: the first error, the

@@ -7,7 +7,7 @@
 // Usage:
 //
 //	go run ./examples/demo [-nodes 20] [-keys 10] [-gets-per-key N] [-6]
-//	    [-k 5] [-alpha 3] [-rpc-timeout 2s] [-timeout 60s] [-seed N] [-v]
+//	    [-k 5] [-alpha 3] [-rpc-timeout 2s] [-timeout 60s] [-seed N] [-settle 5s] [-v]
 //
 // Node i bootstraps from node 0 and from a random earlier node, all nodes
 // at once. Each key is set from one node and got from every other node
@@ -31,13 +31,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -58,6 +57,7 @@ type Config struct {
 	Timeout    time.Duration // bound on the whole run (default 60s)
 	Parallel   int           // Gets in flight at once (default 16)
 	Seed       uint64        // random seed (0: pick one)
+	Settle     time.Duration // wait after the joins before setting keys (default 5s; negative: none)
 	Logger     *slog.Logger  // node logs (nil: discarded)
 }
 
@@ -88,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
+	}
+	if c.Settle == 0 {
+		c.Settle = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -145,7 +148,8 @@ func main() {
 	flag.DurationVar(&cfg.RPCTimeout, "rpc-timeout", 2*time.Second, "per-RPC timeout")
 	flag.DurationVar(&cfg.Timeout, "timeout", 60*time.Second, "bound on the whole run")
 	flag.IntVar(&cfg.Parallel, "parallel", 16, "Gets in flight at once")
-	flag.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: random)")
+	flag.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: random); the same seed replays the same network (ids, join order, keys)")
+	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "wait after the joins before setting keys")
 	flag.BoolVar(&verbose, "v", false, "debug logging of every node on stderr")
 	flag.Parse()
 	if flag.NArg() > 0 || cfg.Nodes < 2 || cfg.Keys < 1 {
@@ -167,74 +171,6 @@ func main() {
 	}
 }
 
-// Phases of a run, in order.
-var phases = []string{"bootstrap", "set", "get"}
-
-// lookupLog collects Config.OnLookup reports from every node, tagged with
-// the phase the run was in.
-type lookupLog struct {
-	mu    sync.Mutex
-	phase string
-	stats map[[2]string][]kademlia.LookupStats // by phase and kind
-}
-
-func (l *lookupLog) setPhase(p string) {
-	l.mu.Lock()
-	l.phase = p
-	l.mu.Unlock()
-}
-
-func (l *lookupLog) add(s kademlia.LookupStats) {
-	l.mu.Lock()
-	if l.stats == nil {
-		l.stats = map[[2]string][]kademlia.LookupStats{}
-	}
-	k := [2]string{l.phase, s.Kind}
-	l.stats[k] = append(l.stats[k], s)
-	l.mu.Unlock()
-}
-
-func (l *lookupLog) summarize() []LookupSummary {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []LookupSummary
-	for pk, ss := range l.stats {
-		rpcs := make([]int, len(ss))
-		hops := make([]int, len(ss))
-		found := 0
-		for i, s := range ss {
-			rpcs[i], hops[i] = s.RPCs, s.Hops
-			if s.Found {
-				found++
-			}
-		}
-		out = append(out, LookupSummary{
-			Phase: pk[0], Kind: pk[1], Count: len(ss), Found: found,
-			RPCsP50: percentile(rpcs, 50), RPCsP99: percentile(rpcs, 99),
-			HopsP50: percentile(hops, 50), HopsP99: percentile(hops, 99),
-		})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		pi, pj := slices.Index(phases, out[i].Phase), slices.Index(phases, out[j].Phase)
-		if pi != pj {
-			return pi < pj
-		}
-		return out[i].Kind < out[j].Kind
-	})
-	return out
-}
-
-// percentile returns the nearest-rank p-th percentile of xs (0 for none).
-func percentile[T int | time.Duration](xs []T, p float64) T {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
 // run starts the network, sets and gets the keys, closes the network and
 // prints the summary on stdout. The error reports a network that could not
 // be started; failed Gets are only counted (see Summary.OK).
@@ -245,178 +181,258 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) (Summary, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	sum := Summary{Nodes: cfg.Nodes, Keys: cfg.Keys, Seed: cfg.Seed, GetsPerKeyChosen: cfg.GetsPerKey, K: cfg.K, Alpha: cfg.Alpha}
+	d := &demo{
+		cfg: cfg,
+		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		sum: Summary{Nodes: cfg.Nodes, Keys: cfg.Keys, Seed: cfg.Seed, GetsPerKeyChosen: cfg.GetsPerKey, K: cfg.K, Alpha: cfg.Alpha},
+	}
+	defer func() { closeAll(d.nodes) }()
+	if err := d.startNodes(ctx); err != nil {
+		return d.sum, err
+	}
+	d.bootstrap(ctx)
+	d.settle(ctx)
+	if err := ctx.Err(); err != nil {
+		return d.sum, err
+	}
+	setOK := d.setKeys(ctx)
+	d.getKeys(ctx, setOK)
+	d.closeAndCount()
+	printSummary(stdout, d.sum)
+	return d.sum, nil
+}
+
+// demo is one run's network, keys and summary.
+type demo struct {
+	cfg     Config
+	rng     *rand.Rand
+	lookups lookupLog
+	nodes   []*kademlia.Node
+	keys    []demoKey
+	sum     Summary
+}
+
+// demoKey is a key to set, its value and the node that sets it.
+type demoKey struct {
+	name, value string
+	setter      int
+}
+
+// startNodes starts cfg.Nodes nodes on loopback, with ids drawn from the
+// seed, each reporting its lookups to d.lookups.
+func (d *demo) startNodes(ctx context.Context) error {
 	host := "127.0.0.1"
-	if cfg.IPv6 {
+	if d.cfg.IPv6 {
 		host = "::1"
 	}
-	sum.ListenAddr = host
-
-	// Start the nodes.
-	var lookups lookupLog
-	nodes := make([]*kademlia.Node, 0, cfg.Nodes)
-	defer func() { closeAll(nodes) }()
-	for i := 0; i < cfg.Nodes; i++ {
-		n, err := kademlia.NewNode(kademlia.Config{
-			K: cfg.K, Alpha: cfg.Alpha, RPCTimeout: cfg.RPCTimeout,
-			Logger:   cfg.Logger.With("node", i),
-			OnLookup: lookups.add,
+	d.sum.ListenAddr = host
+	d.nodes = make([]*kademlia.Node, 0, d.cfg.Nodes)
+	for i := range d.cfg.Nodes {
+		// The ids come from the seed, as the join order does (bootstrap):
+		// a printed -seed replays the same network.
+		var id kademlia.ID
+		for j := range id {
+			id[j] = byte(d.rng.Uint32())
+		}
+		n, err := kademlia.Listen(ctx, net.JoinHostPort(host, "0"), kademlia.Config{
+			ID: id, K: d.cfg.K, Alpha: d.cfg.Alpha, RPCTimeout: d.cfg.RPCTimeout,
+			Logger:   d.cfg.Logger.With("node", i),
+			OnLookup: d.lookups.add,
 		})
 		if err != nil {
-			return sum, err
+			return fmt.Errorf("node %d: %w", i, err)
 		}
-		nodes = append(nodes, n)
-		if err := n.Listen(ctx, netip.AddrPortFrom(netip.MustParseAddr(host), 0).String()); err != nil {
-			return sum, fmt.Errorf("node %d: %w", i, err)
-		}
+		d.nodes = append(d.nodes, n)
 	}
+	return nil
+}
 
-	// Bootstrap: node i from node 0 and a random earlier node, all at once.
-	lookups.setPhase("bootstrap")
+// bootstrap joins node i from node 0 and a random earlier node, all nodes
+// at once.
+func (d *demo) bootstrap(ctx context.Context) {
+	d.lookups.setPhase("bootstrap")
 	start := time.Now()
 	var joined sync.WaitGroup
 	var mu sync.Mutex
-	for i := 1; i < cfg.Nodes; i++ {
-		peers := []netip.AddrPort{nodes[0].Addr()}
-		if j := rng.IntN(i); j != 0 {
-			peers = append(peers, nodes[j].Addr())
+	for i := 1; i < d.cfg.Nodes; i++ {
+		peers := []netip.AddrPort{d.nodes[0].Addr()}
+		if j := d.rng.IntN(i); j != 0 {
+			peers = append(peers, d.nodes[j].Addr())
 		}
 		joined.Go(func() {
-			found, err := nodes[i].Bootstrap(ctx, peers)
+			found, err := d.nodes[i].Bootstrap(ctx, peers)
 			if err == nil && len(found) > 0 {
 				mu.Lock()
-				sum.Joined++
+				d.sum.Joined++
 				mu.Unlock()
 			} else {
-				cfg.Logger.Warn("bootstrap failed", "node", i, "err", err)
+				d.cfg.Logger.Warn("bootstrap failed", "node", i, "err", err)
 			}
 		})
 	}
 	joined.Wait()
-	sum.Joined++ // node 0 is the network's first node
-	sum.Bootstrap = time.Since(start)
-	if err := ctx.Err(); err != nil {
-		return sum, err
-	}
+	d.sum.Joined++ // node 0 is the network's first node
+	d.sum.Bootstrap = time.Since(start)
+}
 
-	// Set each key from one node.
-	type key struct {
-		name, value string
-		setter      int
+// settle waits cfg.Settle after the joins: a node hands out a contact that
+// has only called it once it has answered a ping a few seconds later, and
+// repeats its self-lookup a few seconds after joining, so neighbourhoods
+// formed by a flash crowd are complete only then.
+func (d *demo) settle(ctx context.Context) {
+	if d.cfg.Settle <= 0 {
+		return
 	}
-	keys := make([]key, cfg.Keys)
-	for i := range keys {
-		keys[i] = key{
+	t := time.NewTimer(d.cfg.Settle)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// setKeys sets each key from one random node, all at once, and reports
+// which keys were set.
+func (d *demo) setKeys(ctx context.Context) []bool {
+	d.keys = make([]demoKey, d.cfg.Keys)
+	for i := range d.keys {
+		d.keys[i] = demoKey{
 			name:   fmt.Sprintf("demo-key-%d", i),
-			value:  fmt.Sprintf("value %d of seed %d", i, cfg.Seed),
-			setter: rng.IntN(cfg.Nodes),
+			value:  fmt.Sprintf("value %d of seed %d", i, d.cfg.Seed),
+			setter: d.rng.IntN(d.cfg.Nodes),
 		}
 	}
-	lookups.setPhase("set")
-	start = time.Now()
-	setOK := make([]bool, len(keys))
+	d.lookups.setPhase("set")
+	start := time.Now()
+	setOK := make([]bool, len(d.keys))
 	var sets sync.WaitGroup
-	for i, k := range keys {
+	for i, k := range d.keys {
 		sets.Go(func() {
-			if err := nodes[k.setter].Set(ctx, k.name, k.value); err != nil {
-				cfg.Logger.Warn("set failed", "key", k.name, "err", err)
+			if err := d.nodes[k.setter].Set(ctx, k.name, k.value); err != nil {
+				d.cfg.Logger.Warn("set failed", "key", k.name, "err", err)
 				return
 			}
 			setOK[i] = true
 		})
 	}
 	sets.Wait()
-	sum.Set = time.Since(start)
+	d.sum.Set = time.Since(start)
 	for _, ok := range setOK {
 		if ok {
-			sum.KeysSet++
+			d.sum.KeysSet++
 		}
 	}
+	return setOK
+}
 
-	// Get each key from the other nodes (or a sample of them).
-	type get struct{ key, node int }
-	var gets []get
-	for ki, k := range keys {
-		others := make([]int, 0, cfg.Nodes-1)
-		for n := range cfg.Nodes {
+// getPlan is one Get: a key (index into demo.keys) from a node.
+type getPlan struct{ key, node int }
+
+// getResult is how one Get went.
+type getResult struct {
+	latency time.Duration
+	failure string // "" when the Get found the value
+	err     bool   // the Get itself returned an error
+}
+
+// planGets picks, for each key, GetsPerKey nodes other than its setter,
+// and shuffles the Gets.
+func (d *demo) planGets() []getPlan {
+	var gets []getPlan
+	for ki, k := range d.keys {
+		others := make([]int, 0, d.cfg.Nodes-1)
+		for n := range d.cfg.Nodes {
 			if n != k.setter {
 				others = append(others, n)
 			}
 		}
-		rng.Shuffle(len(others), func(a, b int) { others[a], others[b] = others[b], others[a] })
-		others = others[:cfg.GetsPerKey]
+		d.rng.Shuffle(len(others), func(a, b int) { others[a], others[b] = others[b], others[a] })
+		others = others[:d.cfg.GetsPerKey]
 		slices.Sort(others)
 		for _, n := range others {
-			gets = append(gets, get{ki, n})
+			gets = append(gets, getPlan{ki, n})
 		}
 	}
-	rng.Shuffle(len(gets), func(a, b int) { gets[a], gets[b] = gets[b], gets[a] })
-	latency := make([]time.Duration, len(gets))
-	outcome := make([]string, len(gets)) // "" when found
-	failed := make([]bool, len(gets))    // the Get itself returned an error
-	lookups.setPhase("get")
-	start = time.Now()
+	d.rng.Shuffle(len(gets), func(a, b int) { gets[a], gets[b] = gets[b], gets[a] })
+	return gets
+}
+
+// get runs one Get and checks its value.
+func (d *demo) get(ctx context.Context, gt getPlan) getResult {
+	k := d.keys[gt.key]
+	t0 := time.Now()
+	v, found, err := d.nodes[gt.node].Get(ctx, k.name)
+	r := getResult{latency: time.Since(t0)}
+	switch {
+	case err != nil:
+		r.err = true
+		r.failure = fmt.Sprintf("node %d: get %s: %v", gt.node, k.name, err)
+	case !found:
+		r.failure = fmt.Sprintf("node %d: get %s: not found", gt.node, k.name)
+	case v.String() != k.value:
+		r.failure = fmt.Sprintf("node %d: get %s: got %q, want %q", gt.node, k.name, v.String(), k.value)
+	}
+	return r
+}
+
+// getKeys gets each key from the other nodes (or a sample of them),
+// cfg.Parallel at once, and counts the outcomes.
+func (d *demo) getKeys(ctx context.Context, setOK []bool) {
+	gets := d.planGets()
+	results := make([]getResult, len(gets))
+	d.lookups.setPhase("get")
+	start := time.Now()
 	var g errgroup.Group
-	g.SetLimit(cfg.Parallel)
+	g.SetLimit(d.cfg.Parallel)
 	for i, gt := range gets {
 		g.Go(func() error {
-			k := keys[gt.key]
-			t0 := time.Now()
-			v, found, err := nodes[gt.node].Get(ctx, k.name)
-			latency[i] = time.Since(t0)
-			switch {
-			case err != nil:
-				failed[i] = true
-				outcome[i] = fmt.Sprintf("node %d: get %s: %v", gt.node, k.name, err)
-			case !found:
-				outcome[i] = fmt.Sprintf("node %d: get %s: not found", gt.node, k.name)
-			case v.String() != k.value:
-				outcome[i] = fmt.Sprintf("node %d: get %s: got %q, want %q", gt.node, k.name, v.String(), k.value)
-			}
+			results[i] = d.get(ctx, gt)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	sum.Get = time.Since(start)
-	sum.Gets = len(gets)
-	keyMissed := make([]bool, len(keys))
-	for i, o := range outcome {
-		if o == "" {
-			sum.GetsFound++
+	d.sum.Get = time.Since(start)
+	d.sum.Gets = len(gets)
+	keyMissed := make([]bool, len(d.keys))
+	latency := make([]time.Duration, len(gets))
+	for i, r := range results {
+		latency[i] = r.latency
+		if r.failure == "" {
+			d.sum.GetsFound++
 			continue
 		}
-		if failed[i] {
-			sum.GetErrors++
+		if r.err {
+			d.sum.GetErrors++
 		}
 		keyMissed[gets[i].key] = true
-		if len(sum.FirstFailures) < 5 {
-			sum.FirstFailures = append(sum.FirstFailures, o)
+		if len(d.sum.FirstFailures) < 5 {
+			d.sum.FirstFailures = append(d.sum.FirstFailures, r.failure)
 		}
 	}
 	for i, missed := range keyMissed {
 		if !missed && setOK[i] {
-			sum.KeysFound++
+			d.sum.KeysFound++
 		}
 	}
-	sum.GetP50 = percentile(latency, 50)
-	sum.GetP90 = percentile(latency, 90)
-	sum.GetP99 = percentile(latency, 99)
+	d.sum.GetP50 = percentile(latency, 50)
+	d.sum.GetP90 = percentile(latency, 90)
+	d.sum.GetP99 = percentile(latency, 99)
+}
 
-	// Close the network, then count what went over the wire.
-	closeAll(nodes)
-	for _, n := range nodes {
+// closeAndCount closes the network, then counts what went over the wire
+// and summarizes the lookups.
+func (d *demo) closeAndCount() {
+	closeAll(d.nodes)
+	for _, n := range d.nodes {
 		st := n.Endpoint().Stats()
-		sum.DatagramsIn += st.DatagramsIn
-		sum.DatagramsOut += st.DatagramsOut
-		sum.CallsOK += st.CallsOK
-		sum.CallsTimedOut += st.CallsTimedOut
-		sum.CallsFailed += st.CallsFailed
+		d.sum.DatagramsIn += st.DatagramsIn
+		d.sum.DatagramsOut += st.DatagramsOut
+		d.sum.CallsOK += st.CallsOK
+		d.sum.CallsTimedOut += st.CallsTimedOut
+		d.sum.CallsFailed += st.CallsFailed
 	}
-	nodes = nil
-	sum.Lookups = lookups.summarize()
-	printSummary(stdout, sum)
-	return sum, nil
+	d.nodes = nil
+	d.sum.Lookups = d.lookups.summarize()
 }
 
 // closeAll closes the nodes concurrently.
@@ -426,48 +442,4 @@ func closeAll(nodes []*kademlia.Node) {
 		wg.Go(func() { n.Close() })
 	}
 	wg.Wait()
-}
-
-// dur formats d for the summary, in a unit that suits it.
-func dur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%dµs", d.Microseconds())
-}
-
-func printSummary(w io.Writer, s Summary) {
-	fmt.Fprintf(w, "demo: %d nodes on %s (k=%d, alpha=%d), %d keys, %d gets per key (seed %d)\n",
-		s.Nodes, s.ListenAddr, s.K, s.Alpha, s.Keys, s.GetsPerKeyChosen, s.Seed)
-	fmt.Fprintf(w, "  bootstrap  %d/%d nodes joined in %s\n", s.Joined, s.Nodes, dur(s.Bootstrap))
-	fmt.Fprintf(w, "  set        %d/%d keys stored in %s\n", s.KeysSet, s.Keys, dur(s.Set))
-	fmt.Fprintf(w, "  get        %d/%d keys found by every getter; %d/%d gets found the value in %s\n",
-		s.KeysFound, s.Keys, s.GetsFound, s.Gets, dur(s.Get))
-	fmt.Fprintf(w, "  latency    Get p50 %s  p90 %s  p99 %s\n", dur(s.GetP50), dur(s.GetP90), dur(s.GetP99))
-	valueLookups := 0
-	for _, l := range s.Lookups {
-		fmt.Fprintf(w, "  lookups    %-9s %-5s %4d: RPCs p50 %d p99 %d, hops p50 %d p99 %d\n",
-			l.Phase, l.Kind, l.Count, l.RPCsP50, l.RPCsP99, l.HopsP50, l.HopsP99)
-		if l.Phase == "get" && l.Kind == "value" {
-			valueLookups += l.Count
-		}
-	}
-	fmt.Fprintf(w, "             %d of %d gets ran a value lookup; the others were answered from the getter's own storage\n",
-		min(valueLookups, s.Gets), s.Gets)
-	fmt.Fprintf(w, "  network    %d datagrams (%d out, %d in); calls %d ok, %d timed out, %d cancelled or failed\n",
-		s.DatagramsIn+s.DatagramsOut, s.DatagramsOut, s.DatagramsIn, s.CallsOK, s.CallsTimedOut, s.CallsFailed)
-	if s.GetErrors > 0 {
-		fmt.Fprintf(w, "  errors     %d gets returned an error\n", s.GetErrors)
-	}
-	for _, f := range s.FirstFailures {
-		fmt.Fprintf(w, "  failure    %s\n", f)
-	}
-	if s.OK() {
-		fmt.Fprintln(w, "PASS: every key was found from every node")
-	} else {
-		fmt.Fprintln(w, "FAIL: some keys were not found")
-	}
 }

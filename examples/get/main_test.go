@@ -2,14 +2,15 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/rpcudp/go-rpcudp/examples/internal/dhttest"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
@@ -53,8 +54,8 @@ func TestGet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nodes := dhttest.StartNetwork(t, 3)
-			ctx := dhttest.Ctx(t)
+			nodes := startNetwork(t, 3)
+			ctx := testCtx(t)
 			for key, v := range map[string]any{"greeting": "hello world", "answer": 42, "raw": []byte("ab"), "pi": 3.25, "yes": true} {
 				if err := nodes[1].Set(ctx, key, v); err != nil {
 					t.Fatalf("Set(%s): %v", key, err)
@@ -75,5 +76,43 @@ func TestGet(t *testing.T) {
 				t.Errorf("stderr %q does not mention %q", errOut.String(), tt.err)
 			}
 		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	got, err := resolve("::ffff:127.0.0.1", "8468")
+	if err != nil || got != netip.MustParseAddrPort("127.0.0.1:8468") {
+		t.Errorf("resolve mapped address = %v, %v", got, err)
+	}
+	if got, err := resolve("::1", "8468"); err != nil || got != netip.MustParseAddrPort("[::1]:8468") {
+		t.Errorf("resolve IPv6 = %v, %v", got, err)
+	}
+	for _, p := range []string{"", "-1", "0", "65536", "x"} {
+		if _, err := resolve("127.0.0.1", p); err == nil {
+			t.Errorf("resolve port %q: no error", p)
+		}
+	}
+}
+
+func TestJoinNoAnswer(t *testing.T) {
+	// Nothing listens on port 9 of loopback's discard service here; the
+	// bootstrap must fail, not hang.
+	cfg := kademlia.Config{RPCTimeout: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	if _, err := join(testCtx(t), netip.MustParseAddrPort("127.0.0.1:9"), cfg); err == nil {
+		t.Fatal("join with nobody answering: no error")
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:8468":   "127.0.0.1:0",
+		"127.1.2.3:8468":   "127.0.0.1:0",
+		"192.0.2.7:8468":   "0.0.0.0:0",
+		"[::1]:8468":       "[::]:0",
+		"[2001:db8::1]:80": "[::]:0",
+	} {
+		if got := listenAddr(netip.MustParseAddrPort(in)); got != want {
+			t.Errorf("listenAddr(%s) = %s, want %s", in, got, want)
+		}
 	}
 }

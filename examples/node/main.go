@@ -5,7 +5,7 @@
 // Usage:
 //
 //	go run ./examples/node [-listen 0.0.0.0:8468] [-i IP -p PORT]
-//	    [-state FILE [-save-every 5m]] [-db FILE] [-v]
+//	    [-state FILE [-save-every 5m]] [-db FILE] [-metrics ADDR] [-v]
 //
 // Start a first node:
 //
@@ -23,8 +23,14 @@
 //	-i IP -p PORT    bootstrap from the node at IP:PORT (IP may be a name)
 //	-state FILE      if FILE exists, reuse the id, k and alpha saved in it
 //	                 and bootstrap from its neighbors too; save the state
-//	                 every -save-every (default 5m) and at shutdown
-//	-db FILE         keep stored values in a bbolt file (default: memory)
+//	                 every -save-every (default 5m) and at shutdown (a new
+//	                 file is written at start, so an unwritable path fails
+//	                 at once and a lone node's id survives a restart)
+//	-db FILE         keep stored values in a bbolt file (default: memory); a
+//	                 corrupt file is an error naming it (exit 1)
+//	-metrics ADDR    serve Prometheus metrics on http://ADDR/metrics
+//	                 (e.g. 127.0.0.1:9468): datagrams, calls, drops, table,
+//	                 storage, lookup latency and hops, hand-off, reply budget
 //	-v               debug logging
 //
 // The node prints its id and address when it starts, and shuts down
@@ -40,17 +46,25 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/examples/internal/dhtcli"
 	"github.com/rpcudp/go-rpcudp/kademlia"
+	"github.com/rpcudp/go-rpcudp/kademlia/boltstore"
 )
 
 func main() {
-	dhtcli.Main(func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-		return run(ctx, args, stdout, stderr, nil)
-	})
+	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil)
+	stop()
+	os.Exit(code)
 }
 
 // Exit codes.
@@ -68,6 +82,7 @@ type options struct {
 	state     string
 	saveEvery time.Duration
 	db        string
+	metrics   string
 	verbose   bool
 }
 
@@ -81,6 +96,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	f.StringVar(&o.state, "state", "", "state file: loaded at start if it exists, saved regularly and at shutdown")
 	f.DurationVar(&o.saveEvery, "save-every", 5*time.Minute, "how often to save the -state file")
 	f.StringVar(&o.db, "db", "", "bbolt file to keep stored values in (default: in memory)")
+	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics")
 	f.BoolVar(&o.verbose, "v", false, "debug logging")
 	if err := f.Parse(args); err != nil {
 		return o, err
@@ -100,8 +116,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 
 // run is the whole command: args exclude the program name. It serves until
 // ctx is done and returns the exit code. started, if not nil, is called
-// with the node once it listens and has bootstrapped.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, started func(*kademlia.Node)) int {
+// with the node and its storage once it listens and has bootstrapped.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, started func(*kademlia.Node, kademlia.Storage)) int {
 	o, err := parseArgs(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -116,51 +132,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg := kademlia.Config{Logger: log}
-	var boot []netip.AddrPort
-	if o.bootIP != "" {
-		ip, err := dhtcli.ResolveIP(ctx, o.bootIP)
-		if err != nil {
-			fmt.Fprintln(stderr, "node:", err)
-			return exitUsage
-		}
-		boot = append(boot, netip.AddrPortFrom(ip, uint16(o.bootPort)))
+	cfg := kademlia.Config{Logger: log, Storage: kademlia.NewMemoryStorage(kademlia.StorageConfig{})}
+	boot, code := configure(ctx, o, &cfg, log, stderr)
+	if code != exitOK {
+		return code
 	}
-	if o.state != "" {
-		st, err := kademlia.LoadState(o.state)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			log.Info("no state file yet; starting fresh", "state", o.state)
-		case err != nil:
-			fmt.Fprintln(stderr, "node:", err)
-			return exitFail
-		default:
-			cfg.ID, cfg.K, cfg.Alpha = st.ID, st.K, st.Alpha
-			boot = append(boot, st.Neighbors...)
-			log.Info("loaded state", "state", o.state, "id", st.ID, "neighbors", len(st.Neighbors))
-		}
-	}
-	if o.db != "" {
-		store, err := kademlia.OpenBoltStorage(o.db, kademlia.StorageConfig{})
-		if err != nil {
-			fmt.Fprintln(stderr, "node:", err)
-			return exitFail
-		}
-		defer store.Close()
-		cfg.Storage = store
-	}
-
-	node, err := kademlia.NewNode(cfg)
+	defer cfg.Storage.Close()
+	node, err := kademlia.Listen(ctx, o.listen, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "node:", err)
 		return exitFail
 	}
 	defer node.Close()
-	if err := node.Listen(ctx, o.listen); err != nil {
-		fmt.Fprintln(stderr, "node:", err)
-		return exitFail
-	}
 	fmt.Fprintf(stdout, "node %s listening on %s\n", node.ID(), node.Addr())
+	stopServices, code := startServices(ctx, o, node, log, stdout, stderr)
+	if code != exitOK {
+		return code
+	}
+	defer stopServices()
 
 	if len(boot) > 0 {
 		found, err := node.Bootstrap(ctx, boot)
@@ -174,12 +163,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 		}
 	}
 	if started != nil {
-		started(node)
+		started(node, cfg.Storage)
 	}
-
 	if o.state != "" {
-		// Saves every -save-every and once more on Close, skipping saves
-		// while the node knows no neighbor (as Python's node does) so that
+		// Saves every -save-every and once more on Close; while the node
+		// knows no neighbor it keeps those already in the file, so that
 		// good neighbors are never overwritten with none.
 		node.SaveStateRegularly(o.state, o.saveEvery)
 	}
@@ -190,4 +178,86 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 		log.Warn("closing node", "err", err)
 	}
 	return exitOK
+}
+
+// configure fills cfg from the options: the id, k and alpha of the -state
+// file, and the -db storage. It returns the nodes to bootstrap from (-i -p
+// and the state's neighbors), or an exit code other than exitOK.
+func configure(ctx context.Context, o options, cfg *kademlia.Config, log *slog.Logger, stderr io.Writer) ([]netip.AddrPort, int) {
+	var boot []netip.AddrPort
+	if o.bootIP != "" {
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", o.bootIP)
+		if err != nil || len(ips) == 0 {
+			fmt.Fprintf(stderr, "node: bad -i %q: %v\n", o.bootIP, err)
+			return nil, exitUsage
+		}
+		boot = append(boot, netip.AddrPortFrom(ips[0].Unmap(), uint16(o.bootPort)))
+	}
+	if o.state != "" {
+		if err := checkWritable(o.state); err != nil {
+			fmt.Fprintln(stderr, "node:", err)
+			return nil, exitFail
+		}
+		st, err := kademlia.LoadState(o.state)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			log.Info("no state file yet; starting fresh", "state", o.state)
+		case err != nil:
+			fmt.Fprintln(stderr, "node:", err)
+			return nil, exitFail
+		default:
+			cfg.ID, cfg.K, cfg.Alpha = st.ID, st.K, st.Alpha
+			boot = append(boot, st.Neighbors...)
+			log.Info("loaded state", "state", o.state, "id", st.ID, "neighbors", len(st.Neighbors))
+		}
+	}
+	if o.db != "" {
+		store, err := boltstore.Open(o.db, kademlia.StorageConfig{})
+		if err != nil {
+			fmt.Fprintln(stderr, "node:", err)
+			return nil, exitFail
+		}
+		cfg.Storage = store
+	}
+	return boot, exitOK
+}
+
+// checkWritable fails when the state file could not be saved: its
+// directory is missing or not writable, or path is a directory. It writes
+// and removes a temporary file next to path.
+func checkWritable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("-state %s is a directory", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".check-*")
+	if err != nil {
+		return fmt.Errorf("-state %s cannot be written: %w", path, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// startServices saves a state file that does not exist yet (so that the
+// node's id survives even a crash) and starts the -metrics server. It
+// returns the function that stops the server (and waits for it), or an
+// exit code other than exitOK on failure.
+func startServices(ctx context.Context, o options, node *kademlia.Node, log *slog.Logger, stdout, stderr io.Writer) (func(), int) {
+	if o.state != "" {
+		if _, err := os.Stat(o.state); errors.Is(err, fs.ErrNotExist) {
+			if err := node.SaveState(o.state); err != nil {
+				fmt.Fprintln(stderr, "node:", err)
+				return nil, exitFail
+			}
+		}
+	}
+	if o.metrics == "" {
+		return func() {}, exitOK
+	}
+	addr, stop, err := serveMetrics(ctx, o.metrics, node, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "node:", err)
+		return nil, exitFail
+	}
+	fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
+	return stop, exitOK
 }

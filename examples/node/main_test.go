@@ -42,6 +42,7 @@ func (s *syncBuffer) String() string {
 // running is a node command started by startNode.
 type running struct {
 	node        *kademlia.Node
+	storage     kademlia.Storage
 	out, errOut *syncBuffer
 	cancel      context.CancelFunc
 	done        chan int
@@ -56,7 +57,10 @@ func startNode(t *testing.T, args ...string) *running {
 	r := &running{out: &syncBuffer{}, errOut: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	started := make(chan *kademlia.Node, 1)
 	go func() {
-		r.done <- run(ctx, args, r.out, r.errOut, func(n *kademlia.Node) { started <- n })
+		r.done <- run(ctx, args, r.out, r.errOut, func(n *kademlia.Node, s kademlia.Storage) {
+			r.storage = s
+			started <- n
+		})
 	}()
 	t.Cleanup(func() { r.stop() })
 	select {
@@ -84,15 +88,12 @@ func (r *running) port() string { return strconv.Itoa(int(r.node.Addr().Port()))
 // client starts a plain DHT node on loopback that bootstraps from r.
 func client(t *testing.T, r *running) *kademlia.Node {
 	t.Helper()
-	n, err := kademlia.NewNode(kademlia.Config{RPCTimeout: 500 * time.Millisecond})
+	ctx := testCtx(t)
+	n, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{RPCTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	ctx := testCtx(t)
-	if err := n.Listen(ctx, "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := n.Bootstrap(ctx, []netip.AddrPort{r.node.Addr()}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestNodeServesSetGetAndRestarts(t *testing.T) {
 		t.Errorf("restarted node's stdout %q", a2.out)
 	}
 	key, _ := kademlia.Digest("hello")
-	if v, ok, err := a2.node.Storage().Get(key); err != nil || !ok || v.String() != "world" {
+	if v, ok, err := a2.storage.Get(key); err != nil || !ok || v.String() != "world" {
 		t.Errorf("restarted node's storage: %v, %v, %v", v, ok, err)
 	}
 	if code := a2.stop(); code != 0 {

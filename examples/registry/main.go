@@ -31,13 +31,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/examples/internal/dhtcli"
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
-func main() { dhtcli.Main(run) }
+func main() {
+	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 // Exit codes.
 const (
@@ -144,7 +155,7 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool
 }
 
 func announce(ctx context.Context, c common, addr string, ttl time.Duration, stdout, stderr io.Writer) int {
-	log := dhtcli.NewLogger(stderr, c.verbose)
+	log := newLogger(stderr, c.verbose)
 	node, err := join(ctx, c, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
@@ -174,7 +185,7 @@ func announce(ctx context.Context, c common, addr string, ttl time.Duration, std
 }
 
 func lookup(ctx context.Context, c common, stdout, stderr io.Writer) int {
-	log := dhtcli.NewLogger(stderr, c.verbose)
+	log := newLogger(stderr, c.verbose)
 	node, err := join(ctx, c, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
@@ -196,11 +207,49 @@ func lookup(ctx context.Context, c common, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// join starts a DHT node and bootstraps it from c.join.
-func join(ctx context.Context, c common, log *slog.Logger) (*kademlia.Node, error) {
-	boot, err := dhtcli.ResolveHostPort(ctx, c.join)
-	if err != nil {
-		return nil, fmt.Errorf("bad -join: %w", err)
+// newLogger logs warnings (debug when verbose) to w.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
 	}
-	return dhtcli.Join(ctx, boot, c.listen, c.timeout, log)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// join starts a DHT node on c.listen and bootstraps it from c.join. The
+// default -listen is an ephemeral port on loopback for a loopback IPv4
+// -join, on every IPv4 interface for another IPv4 one, on every IPv6
+// interface for an IPv6 one.
+func join(ctx context.Context, c common, log *slog.Logger) (*kademlia.Node, error) {
+	ua, err := net.ResolveUDPAddr("udp", c.join)
+	if err != nil {
+		return nil, fmt.Errorf("bad -join: %v", err)
+	}
+	if ua.Port == 0 {
+		return nil, fmt.Errorf("bad -join %q: bad port, want 1-65535", c.join)
+	}
+	boot := netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), ua.AddrPort().Port())
+	listen := c.listen
+	switch a := boot.Addr(); {
+	case listen != "":
+	case a.Is4() && a.IsLoopback():
+		listen = "127.0.0.1:0"
+	case a.Is4():
+		listen = "0.0.0.0:0"
+	default:
+		listen = "[::]:0"
+	}
+	node, err := kademlia.Listen(ctx, listen, kademlia.Config{RPCTimeout: c.timeout, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	found, err := node.Bootstrap(ctx, []netip.AddrPort{boot})
+	if err == nil && len(found) == 0 {
+		err = errors.New("no answer")
+	}
+	if err != nil {
+		node.Close()
+		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
+	}
+	return node, nil
 }

@@ -14,8 +14,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/rpcudp/go-rpcudp/examples/internal/dhttest"
-
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
@@ -43,7 +41,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func lookupIs(t *testing.T, r *Registry, name string, want ...string) {
 	t.Helper()
-	got, err := r.Lookup(dhttest.Ctx(t), name)
+	got, err := r.Lookup(testCtx(t), name)
 	if err != nil {
 		t.Fatalf("Lookup(%q): %v", name, err)
 	}
@@ -57,13 +55,13 @@ func lookupIs(t *testing.T, r *Registry, name string, want ...string) {
 // once its TTL has passed on the (injected) clock, lookups list only the
 // other.
 func TestRegistryExpiry(t *testing.T) {
-	nodes := dhttest.StartNetwork(t, 4)
+	nodes := startNetwork(t, 4)
 	clock := newFakeClock()
 	cfg := RegistryConfig{Now: clock.Now}
 	a := NewRegistry(nodes[1], cfg)
 	b := NewRegistry(nodes[2], cfg)
 	look := NewRegistry(nodes[3], cfg)
-	ctx := dhttest.Ctx(t)
+	ctx := testCtx(t)
 	const ttl = 30 * time.Second
 	if err := a.Announce(ctx, "echo", "127.0.0.1:7001", ttl); err != nil {
 		t.Fatal(err)
@@ -115,7 +113,7 @@ type mapDHT struct {
 
 func newMapDHT() *mapDHT { return &mapDHT{m: map[string]kademlia.Value{}} }
 
-func (d *mapDHT) Get(_ context.Context, key any) (kademlia.Value, bool, error) {
+func (d *mapDHT) GetWith(_ context.Context, key any, _ kademlia.GetOptions) (kademlia.Value, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail {
@@ -154,7 +152,7 @@ func TestRecordFormat(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
 	r := NewRegistry(dht, RegistryConfig{Now: clock.Now})
-	if err := r.Announce(dhttest.Ctx(t), "web", "[::1]:80", time.Minute); err != nil {
+	if err := r.Announce(testCtx(t), "web", "[::1]:80", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	slot, ok := r.Slot("web", "[::1]:80")
@@ -180,7 +178,7 @@ func TestSlotProbing(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
 	cfg := RegistryConfig{Slots: 2, Now: clock.Now}
-	ctx := dhttest.Ctx(t)
+	ctx := testCtx(t)
 	x, y, z := NewRegistry(dht, cfg), NewRegistry(dht, cfg), NewRegistry(dht, cfg)
 	if err := x.Announce(ctx, "db", "127.0.0.1:1", 30*time.Second); err != nil {
 		t.Fatal(err)
@@ -223,7 +221,7 @@ func TestRenewMovesOffATakenSlot(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
 	cfg := RegistryConfig{Now: clock.Now}
-	ctx := dhttest.Ctx(t)
+	ctx := testCtx(t)
 	a := NewRegistry(dht, cfg)
 	if err := a.Announce(ctx, "q", "127.0.0.1:1", 30*time.Second); err != nil {
 		t.Fatal(err)
@@ -244,7 +242,7 @@ func TestRenewMovesOffATakenSlot(t *testing.T) {
 func TestRunRenews(t *testing.T) {
 	dht := newMapDHT()
 	r := NewRegistry(dht, RegistryConfig{})
-	ctx, cancel := context.WithCancel(dhttest.Ctx(t))
+	ctx, cancel := context.WithCancel(testCtx(t))
 	if err := r.Announce(ctx, "svc", "127.0.0.1:1", 60*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +265,7 @@ func TestRunRenews(t *testing.T) {
 func TestRegistryErrors(t *testing.T) {
 	dht := newMapDHT()
 	r := NewRegistry(dht, RegistryConfig{})
-	ctx := dhttest.Ctx(t)
+	ctx := testCtx(t)
 	for _, c := range []struct{ name, addr string }{{"", "a"}, {"n", ""}} {
 		if err := r.Announce(ctx, c.name, c.addr, time.Second); err == nil {
 			t.Errorf("Announce(%q, %q) succeeded", c.name, c.addr)
@@ -306,11 +304,11 @@ func (s *syncBuffer) String() string {
 // TestCommand runs announce and lookup as a user would, against a DHT on
 // loopback.
 func TestCommand(t *testing.T) {
-	nodes := dhttest.StartNetwork(t, 3)
+	nodes := startNetwork(t, 3)
 	join := nodes[0].Addr().String()
 	lookup := func(name string) (string, string, int) {
 		var out, errOut bytes.Buffer
-		code := run(dhttest.Ctx(t), []string{"lookup", "-join", join, "-name", name, "-timeout", "400ms"}, &out, &errOut)
+		code := run(testCtx(t), []string{"lookup", "-join", join, "-name", name, "-timeout", "400ms"}, &out, &errOut)
 		return out.String(), errOut.String(), code
 	}
 
@@ -387,7 +385,7 @@ func TestCommandBadArgs(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			if code := run(dhttest.Ctx(t), tt.args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), tt.err) {
+			if code := run(testCtx(t), tt.args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), tt.err) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), tt.err)
 			}
 		})

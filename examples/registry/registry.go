@@ -24,7 +24,8 @@ var ErrFull = errors.New("registry: every slot of the name is taken")
 
 // DHT is the part of *kademlia.Node the registry uses.
 type DHT interface {
-	Get(ctx context.Context, key any) (kademlia.Value, bool, error)
+	// GetWith is called with SkipLocal: a slot is read from the network.
+	GetWith(ctx context.Context, key any, o kademlia.GetOptions) (kademlia.Value, bool, error)
 	Set(ctx context.Context, key any, value any) error
 }
 
@@ -132,21 +133,11 @@ type slotState struct {
 	err     error
 }
 
-// localStorage is implemented by *kademlia.Node: a DHT whose Get answers
-// from a local copy first.
-type localStorage interface {
-	Storage() kademlia.Storage
-}
-
-// readSlot reads one slot from the network. The node's own copy is dropped
-// first: a node answers Get from its local storage, and the copy it keeps
-// of its own Set would hide another service's later write (it also would
-// be republished every 24 hours). Dropping it only removes one replica
-// until the next write.
+// readSlot reads one slot from the network. It skips the node's own copy:
+// the copy a node keeps of its own Set would hide another service's later
+// write.
 func (r *Registry) readSlot(ctx context.Context, name string, slot int) slotState {
-	key := SlotKey(name, slot)
-	r.forgetLocal(key)
-	v, found, err := r.dht.Get(ctx, key)
+	v, found, err := r.dht.GetWith(ctx, SlotKey(name, slot), kademlia.GetOptions{SkipLocal: true})
 	if err != nil {
 		return slotState{err: err}
 	}
@@ -155,15 +146,6 @@ func (r *Registry) readSlot(ctx context.Context, name string, slot int) slotStat
 	}
 	rec, ok := parseRecord(v)
 	return slotState{rec: rec, present: ok}
-}
-
-// forgetLocal drops the node's own copy of key, if the DHT keeps one.
-func (r *Registry) forgetLocal(key string) {
-	if ls, ok := r.dht.(localStorage); ok {
-		if d, err := kademlia.Digest(key); err == nil {
-			_ = ls.Storage().Delete(d)
-		}
-	}
 }
 
 // readSlots reads every slot of name concurrently. It fails only when every
@@ -398,9 +380,9 @@ func (r *Registry) Withdraw(ctx context.Context, name, addr string) error {
 	if s.err == nil && s.present && s.rec.addr != a.addr {
 		return nil
 	}
-	err := r.write(ctx, a, r.now())
-	// Our node would republish its copy (as the original) every 24 hours,
-	// perhaps over a later owner of the slot.
-	r.forgetLocal(SlotKey(a.name, a.slot))
-	return err
+	// The node keeps the expired record as its original publisher and
+	// would republish it every 24 hours while it runs; the command closes
+	// its node right after, and a later owner of the slot rewrites it at
+	// its next renewal anyway.
+	return r.write(ctx, a, r.now())
 }

@@ -1,11 +1,14 @@
 // Command server is the Go version of Python rpcudp's example server: it
 // serves sayhi, sayhi_quickly and sayhi_slowly on a UDP socket until
-// interrupted.
+// interrupted, and echo, which returns its one argument unchanged, for
+// ./examples/bench to measure:
 //
 //	go run ./examples/server -listen 127.0.0.1:1234
+//	go run ./examples/bench -addr 127.0.0.1:1234
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -16,10 +19,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// greeter's RPC methods are served as sayhi, sayhi_quickly and
+// greeter's RPC methods are served as echo, sayhi, sayhi_quickly and
 // sayhi_slowly.
 type greeter struct{ slow time.Duration }
 
@@ -46,6 +51,11 @@ func (g greeter) RPCSayhiSlowly(ctx context.Context, from netip.AddrPort, name s
 		return "", ctx.Err()
 	}
 	return hello(name, from), nil
+}
+
+// RPCEcho returns its argument as it came, byte for byte.
+func (g greeter) RPCEcho(_ context.Context, _ netip.AddrPort, arg msgpack.RawMessage) (msgpack.RawMessage, error) {
+	return bytes.Clone(arg), nil
 }
 
 func main() {

@@ -27,14 +27,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/examples/internal/dhtcli"
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
-func main() { dhtcli.Main(run) }
+func main() {
+	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 // Exit codes.
 const (
@@ -78,12 +90,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "set:", err)
 		return exitError
 	}
-	boot, err := dhtcli.Resolve(ctx, host, port)
+	boot, err := resolve(host, port)
 	if err != nil {
 		fmt.Fprintln(stderr, "set:", err)
 		return exitError
 	}
-	node, err := dhtcli.Join(ctx, boot, "", *timeout, dhtcli.NewLogger(stderr, *verbose))
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	node, err := join(ctx, boot, kademlia.Config{RPCTimeout: *timeout, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "set:", err)
 		return exitError
@@ -133,4 +150,48 @@ func parseValue(text string, asInt, asFloat, asBytes bool) (kademlia.Value, erro
 		v = []byte(text)
 	}
 	return kademlia.EncodeValue(v)
+}
+
+// resolve turns HOST and PORT (as Python's set.py takes them) into the
+// bootstrap node's UDP address.
+func resolve(host, port string) (netip.AddrPort, error) {
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q: want 1-65535", port)
+	}
+	ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, port))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad host %q: %v", host, err)
+	}
+	return netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), ua.AddrPort().Port()), nil
+}
+
+// listenAddr picks the ephemeral local address to reach boot from: on
+// loopback for a loopback IPv4 boot, on every IPv4 interface for another
+// IPv4 boot, on every IPv6 interface for an IPv6 boot.
+func listenAddr(boot netip.AddrPort) string {
+	switch a := boot.Addr(); {
+	case a.Is4() && a.IsLoopback():
+		return "127.0.0.1:0"
+	case a.Is4():
+		return "0.0.0.0:0"
+	}
+	return "[::]:0"
+}
+
+// join starts a DHT node on listenAddr(boot) and bootstraps it from boot.
+// It fails when boot does not answer.
+func join(ctx context.Context, boot netip.AddrPort, cfg kademlia.Config) (*kademlia.Node, error) {
+	node, err := kademlia.Listen(ctx, listenAddr(boot), cfg)
+	if err != nil {
+		return nil, err
+	}
+	found, err := node.Bootstrap(ctx, []netip.AddrPort{boot})
+	if err == nil && len(found) == 0 {
+		err = errors.New("no answer")
+	}
+	if err != nil {
+		node.Close()
+		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
+	}
+	return node, nil
 }

@@ -9,8 +9,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/rpcudp/go-rpcudp/examples/internal/dhttest"
-
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
@@ -52,7 +50,7 @@ func TestSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nodes := dhttest.StartNetwork(t, 3)
+			nodes := startNetwork(t, 3)
 			args := append([]string{"-timeout", "1s"}, tt.args...)
 			for i, a := range args {
 				if a == boot {
@@ -60,7 +58,7 @@ func TestSet(t *testing.T) {
 				}
 			}
 			var out, errOut bytes.Buffer
-			code := run(dhttest.Ctx(t), args, &out, &errOut)
+			code := run(testCtx(t), args, &out, &errOut)
 			if code != tt.code || out.String() != tt.out {
 				t.Fatalf("exit %d, stdout %q (stderr %q); want %d, %q", code, out.String(), errOut.String(), tt.code, tt.out)
 			}
@@ -71,7 +69,7 @@ func TestSet(t *testing.T) {
 				return
 			}
 			key := tt.args[len(tt.args)-2]
-			v, found, err := nodes[2].Get(dhttest.Ctx(t), key)
+			v, found, err := nodes[2].Get(testCtx(t), key)
 			if err != nil || !found {
 				t.Fatalf("Get(%s) from another node: found %v, %v", key, found, err)
 			}

@@ -103,16 +103,33 @@ func (c *Conn) opError(op string, addr net.Addr, err error) error {
 // os.ErrDeadlineExceeded)) or the conn is closed (errors.Is(err,
 // net.ErrClosed)). It does not allocate.
 func (c *Conn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	d, err := c.next()
+	return copy(b, d.data), d.from, err
+}
+
+// ReadPacket is ReadFromUDPAddrPort without a buffer: it returns the next
+// datagram in the slice the network already holds it in, whole, so a
+// reader needs no buffer of its own while it waits (rpcudp's endpoints
+// read simulated conns this way). The slice may be shared with a
+// duplicate of the datagram: the caller must not modify it.
+func (c *Conn) ReadPacket() ([]byte, netip.AddrPort, error) {
+	d, err := c.next()
+	return d.data, d.from, err
+}
+
+// next takes the next datagram off the queue, blocking as
+// ReadFromUDPAddrPort describes.
+func (c *Conn) next() (datagram, error) {
 	for {
 		expired := c.rdl.wait()
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return 0, netip.AddrPort{}, c.opError("read", nil, net.ErrClosed)
+			return datagram{}, c.opError("read", nil, net.ErrClosed)
 		}
 		if isClosed(expired) {
 			c.mu.Unlock()
-			return 0, netip.AddrPort{}, c.opError("read", nil, os.ErrDeadlineExceeded)
+			return datagram{}, c.opError("read", nil, os.ErrDeadlineExceeded)
 		}
 		if c.head < len(c.q) {
 			d := c.q[c.head]
@@ -127,7 +144,7 @@ func (c *Conn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 			if more {
 				c.signal() // wake another reader, if any
 			}
-			return copy(b, d.data), d.from, nil
+			return d, nil
 		}
 		c.mu.Unlock()
 		select {

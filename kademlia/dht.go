@@ -1,0 +1,166 @@
+package kademlia
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
+)
+
+// GetOptions qualifies a Node.GetWith.
+type GetOptions struct {
+	// SkipLocal ignores this node's own stored copy of the key and asks the
+	// network, as if the node held nothing (useful to check what the other
+	// nodes hold, or to refresh a local copy).
+	SkipLocal bool
+}
+
+// Get returns the value stored under key, hashed with Digest as Python
+// does. A value held locally is returned at once; otherwise a value lookup
+// asks the network. found is false when no peer has it. The error wraps
+// ErrNoPeers when there is nobody to ask (or nobody answered), and
+// ErrKeyType for a key Digest cannot hash.
+func (n *Node) Get(ctx context.Context, key any) (v Value, found bool, err error) {
+	return n.GetWith(ctx, key, GetOptions{})
+}
+
+// GetWith is Get with options: GetOptions{SkipLocal: true} asks the
+// network even when this node holds the key.
+func (n *Node) GetWith(ctx context.Context, key any, o GetOptions) (v Value, found bool, err error) {
+	dkey, err := Digest(key)
+	if err != nil {
+		return Value{}, false, err
+	}
+	return n.getDigest(ctx, dkey, o)
+}
+
+// GetDigest is Get for an already hashed key.
+func (n *Node) GetDigest(ctx context.Context, key ID) (Value, bool, error) {
+	return n.getDigest(ctx, key, GetOptions{})
+}
+
+func (n *Node) getDigest(ctx context.Context, key ID, o GetOptions) (Value, bool, error) {
+	if !o.SkipLocal {
+		if v, ok, err := n.storage.Get(key); err != nil || ok {
+			return v, ok, err
+		}
+	}
+	ctx, cancel, err := n.opContext(ctx)
+	if err != nil {
+		return Value{}, false, err
+	}
+	defer cancel()
+	if n.rt.tab.len() == 0 {
+		return Value{}, false, fmt.Errorf("%w: no known peers to get %s from", ErrNoPeers, key)
+	}
+	res, err := n.lookup(ctx, key, true)
+	if err != nil {
+		return Value{}, false, err
+	}
+	if res.found {
+		return res.value, true, nil
+	}
+	if res.answered == 0 {
+		return Value{}, false, fmt.Errorf("%w: no peer answered the lookup of %s", ErrNoPeers, key)
+	}
+	return Value{}, false, nil
+}
+
+// Set stores value under key (hashed with Digest as Python does) at the K
+// nodes closest to it. value is a string, []byte, any Go integer, float64,
+// float32, bool or a Value; any other type returns an error wrapping
+// ErrValueType before anything is sent, and so does a value over
+// MaxValueSize (wrapping rpcudp.ErrMessageTooLarge). The node also keeps
+// the value itself, marked as its original, and sets it again every
+// OriginalRepublishInterval. Set fails (wrapping ErrNoPeers) when no peer
+// is known or none answered the lookup, and (wrapping ErrStoreFailed) when
+// every store failed.
+func (n *Node) Set(ctx context.Context, key any, value any) error {
+	v, err := encodeSetValue(value)
+	if err != nil {
+		return err
+	}
+	dkey, err := Digest(key)
+	if err != nil {
+		return err
+	}
+	return n.setDigest(ctx, dkey, v, PutOptions{Original: true})
+}
+
+// SetDigest is Set for an already hashed key.
+func (n *Node) SetDigest(ctx context.Context, key ID, value any) error {
+	v, err := encodeSetValue(value)
+	if err != nil {
+		return err
+	}
+	return n.setDigest(ctx, key, v, PutOptions{Original: true})
+}
+
+// encodeSetValue checks a value given to Set. Its errors already name the
+// package (ErrValueType's text begins with "kademlia:").
+func encodeSetValue(value any) (Value, error) {
+	v, err := EncodeValue(value)
+	if err != nil {
+		return Value{}, err
+	}
+	if v.Len() > MaxValueSize {
+		return Value{}, fmt.Errorf("kademlia: set: %w: the value takes %d bytes, at most %d fit a store request",
+			rpcudp.ErrMessageTooLarge, v.Len(), MaxValueSize)
+	}
+	return v, nil
+}
+
+// setDigest runs a node lookup for key, stores v locally with local (Set:
+// Original; republish: KeepExpiry) and at every node the lookup found.
+func (n *Node) setDigest(ctx context.Context, key ID, v Value, local PutOptions) error {
+	ctx, cancel, err := n.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if n.rt.tab.len() == 0 {
+		return fmt.Errorf("%w: no known peers to store %s at", ErrNoPeers, key)
+	}
+	res, err := n.lookup(ctx, key, false)
+	if err != nil {
+		return err
+	}
+	nodes := res.closest
+	if len(nodes) == 0 {
+		return fmt.Errorf("%w: no peer answered the lookup of %s", ErrNoPeers, key)
+	}
+	// Python stores locally only when this node is closer than the
+	// farthest of the nodes found. We always keep our own originals (they
+	// carry the Original flag that drives the 24 h republish) and the keys
+	// we republish (we hold them already); for them the rule is moot.
+	if err := n.storage.Put(key, v, local); err != nil {
+		n.log.Warn("kademlia: set: local store failed", "key", key, "err", err)
+	}
+	ok, failures := n.storeAll(ctx, nodes, key, v)
+	n.log.Debug("kademlia: set", "key", key, "stored", ok, "of", len(nodes))
+	if ok == 0 {
+		if ctx.Err() != nil || n.ctx.Err() != nil {
+			return n.ctxError(ctx, ctx.Err())
+		}
+		return fmt.Errorf("%w: %s at %d nodes: %w", ErrStoreFailed, key, len(nodes), errors.Join(failures...))
+	}
+	return nil
+}
+
+// storeAll stores v under key at every node, concurrently, and returns how
+// many stored it and the failures.
+func (n *Node) storeAll(ctx context.Context, nodes []Contact, key ID, v Value) (ok int, failures []error) {
+	errs := make(chan error, len(nodes))
+	for _, c := range nodes {
+		go func() { errs <- n.callStore(ctx, c, key, v) }()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			failures = append(failures, err)
+		} else {
+			ok++
+		}
+	}
+	return ok, failures
+}

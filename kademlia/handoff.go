@@ -1,0 +1,173 @@
+package kademlia
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"golang.org/x/time/rate"
+)
+
+// welcome hands a newly seen contact the stored keys it should now hold
+// (paper section 2.5, Python's welcome_if_new), in the background.
+func (n *Node) welcome(c Contact) {
+	if n.storage.Len() == 0 {
+		return
+	}
+	n.spawn("welcome", func(ctx context.Context) { n.handOff(ctx, c) })
+}
+
+// handOff stores at c the held keys for which c is now among the K
+// closest contacts we know and we are closer to the key than any of them
+// (so that of the nodes holding a key only the closest sends it). Unlike
+// Python, distances are measured to the stored key digest itself (Python
+// hashes the digest again). At most Alpha stores are in flight.
+//
+// A flood of fresh ids must cost the node little (issue 9, finding 5), so
+// a hand-off is bounded three ways: c must first answer a ping from the
+// address it claims, with the id it claims (a spoofed newcomer draws a
+// ping or two, not the stores); at most Config.HandOffKeys keys go to one
+// newcomer; and all hand-offs together send at most
+// Config.HandOffBytesPerSecond (handOffBudget). The keys left out are
+// stored by the hourly republish.
+func (n *Node) handOff(ctx context.Context, c Contact) {
+	if n.handOffBudget.empty() {
+		// Not even the scan of the held keys: a flood of fresh ids costs
+		// no CPU either once the budget is spent.
+		n.metrics.handOffThrottled.Add(1)
+		return
+	}
+	items, capped := n.handOffItems(ctx, c)
+	if len(items) == 0 {
+		return
+	}
+	n.metrics.handOffs.Add(1)
+	n.metrics.handOffSkipped.Add(uint64(capped))
+	if !n.proves(ctx, c) {
+		n.metrics.handOffUnproved.Add(1)
+		n.metrics.handOffSkipped.Add(uint64(len(items)))
+		return
+	}
+	fit := n.handOffBudget.take(items)
+	n.metrics.handOffSkipped.Add(uint64(len(items) - len(fit)))
+	n.log.Debug("kademlia: handing keys to new contact", "contact", c, "keys", len(fit), "over budget", len(items)-len(fit), "capped", capped)
+	n.sendHandOff(ctx, c, fit)
+}
+
+// handOffItems returns the held keys c should be handed (at most
+// Config.HandOffKeys of them) and how many more the cap left out.
+func (n *Node) handOffItems(ctx context.Context, c Contact) (items []StoredItem, capped int) {
+	limit := n.cfg.HandOffKeys
+	err := n.storage.Iterate(func(key ID, v Value, _ Meta) bool {
+		if n.shouldHandOff(c, key) {
+			if limit != NoLimit && len(items) >= limit {
+				capped++
+			} else {
+				items = append(items, StoredItem{Key: key, Value: v})
+			}
+		}
+		return ctx.Err() == nil
+	})
+	if err != nil {
+		return nil, 0
+	}
+	return items, capped
+}
+
+// proves reports whether c answers a ping from its address with its id
+// within QueryTimeout (so the node's retry policy sends the ping at most
+// twice, 400 ms apart, by default).
+func (n *Node) proves(ctx context.Context, c Contact) bool {
+	r, err := n.ep.CallWith(ctx, n.queryOpts, c.Addr, methodPing, n.id[:])
+	if err != nil {
+		return false
+	}
+	id, err := binID(r)
+	return err == nil && id == c.ID
+}
+
+// sendHandOff stores items at c, at most Alpha at a time.
+func (n *Node) sendHandOff(ctx context.Context, c Contact, items []StoredItem) {
+	slots := make(chan struct{}, n.cfg.Alpha)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := n.callStore(ctx, c, it.Key, it.Value); err != nil {
+				n.metrics.handOffFailed.Add(1)
+				n.log.Debug("kademlia: hand-off store failed", "contact", c, "key", it.Key, "err", err)
+				return
+			}
+			n.metrics.handOffKeys.Add(1)
+			n.metrics.handOffBytes.Add(uint64(storeRequestSize(it.Value)))
+		})
+	}
+	wg.Wait()
+}
+
+// storeRequestSize is the size of the datagram of a store request for v:
+// header, ["store", [sender, key, value]].
+func storeRequestSize(v Value) int {
+	return rpcudp.HeaderLen + 1 + strSize(len(methodStore)) + 1 + 2*binSize(IDLen) + v.Len()
+}
+
+// handOffBudget is the token bucket of Config.HandOffBytesPerSecond (nil:
+// no limit).
+type handOffBudget struct {
+	lim *rate.Limiter
+	now func() time.Time
+}
+
+func newHandOffBudget(cfg Config) *handOffBudget {
+	if cfg.HandOffBytesPerSecond == NoLimit {
+		return nil
+	}
+	return &handOffBudget{
+		lim: rate.NewLimiter(rate.Limit(cfg.HandOffBytesPerSecond), max(cfg.HandOffBytesPerSecond, maxDatagram)),
+		now: cfg.Now,
+	}
+}
+
+// empty reports whether the budget cannot pay for the smallest store.
+func (b *handOffBudget) empty() bool {
+	return b != nil && b.lim.TokensAt(b.now()) < float64(storeRequestSize(Value{}))
+}
+
+// take returns the longest prefix of items whose stores fit the budget,
+// and takes their bytes from it.
+func (b *handOffBudget) take(items []StoredItem) []StoredItem {
+	if b == nil {
+		return items
+	}
+	now := b.now()
+	for i, it := range items {
+		if !b.lim.AllowN(now, storeRequestSize(it.Value)) {
+			return items[:i]
+		}
+	}
+	return items
+}
+
+// shouldHandOff is the welcome rule for one key: the newcomer is among the
+// K contacts closest to key, and we are closer to it than any other
+// contact we know.
+//
+// handOff asks this for every held key each time a contact joins the
+// table, so the rarely true half (we are the closest for about one key in
+// K) is tested first, by a scan that neither sorts nor allocates; only
+// the keys that pass it pay for the sorted K closest.
+func (n *Node) shouldHandOff(newcomer Contact, key ID) bool {
+	notNewcomer := func(x Contact) bool { return x.ID == newcomer.ID }
+	if n.rt.tab.hasCloser(key, notNewcomer) {
+		return false // we are not the closest
+	}
+	nb := n.rt.tab.closest(key, n.cfg.K, notNewcomer)
+	return len(nb) < n.cfg.K || closerTo(key, newcomer.ID, nb[len(nb)-1].ID)
+}
