@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -63,7 +64,13 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 		{"pairs", func(Contact) any { return []any{[]any{1, 2}} }, false},
 		{"flat triple", func(self Contact) any { return triple(self) }, false},
 		{"id as str", func(self Contact) any {
-			return []any{[]any{string(self.ID[:]), "127.0.0.1", 5}}
+			// Pre-encoded: rpcudp itself never sends a str that is not
+			// valid UTF-8, but a buggy peer may.
+			b := wire.AppendArrayLen(nil, 1)
+			b = wire.AppendArrayLen(b, 3)
+			b = wire.AppendStr(b, string(self.ID[:]))
+			b = wire.AppendStr(b, "127.0.0.1")
+			return msgpack.RawMessage(wire.AppendInt(b, 5))
 		}, false},
 		{"map without value", func(Contact) any { return map[string]any{"x": 1} }, false},
 		{"list value", func(Contact) any { return map[string]any{"value": []int{1, 2}} }, false},

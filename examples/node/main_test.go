@@ -130,6 +130,10 @@ func TestNodeServesSetGetAndRestarts(t *testing.T) {
 		t.Fatalf("Get = %v, %v, %v", v, found, err)
 	}
 
+	// A node hands out (and saves) only contacts that proved themselves:
+	// wait until a has verified b (it pings a caller after a grace period).
+	waitNeighbor(t, a.node, b.node.Addr())
+
 	// Stop the first node: it saves its state, and its bbolt file keeps
 	// the value.
 	if code := a.stop(); code != 0 {
@@ -164,6 +168,21 @@ func TestNodeServesSetGetAndRestarts(t *testing.T) {
 	}
 	if code := b.stop(); code != 0 {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// waitNeighbor waits until n would save addr as a bootstrappable neighbor.
+func waitNeighbor(t *testing.T, n *kademlia.Node, addr netip.AddrPort) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(15 * time.Second)
+	for !slices.Contains(n.BootstrappableNeighbors(), addr) {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%s never became a verified neighbor", addr)
+		}
 	}
 }
 
