@@ -18,7 +18,9 @@ type GetOptions struct {
 
 // Get returns the value stored under key, hashed with Digest as Python
 // does. A value held locally is returned at once; otherwise a value lookup
-// asks the network. found is false when no peer has it. The error wraps
+// asks the network, and when it finds nothing, a second one keeping twice
+// as many candidates in view (a defence against liars near the key).
+// found is false when no peer has it. The error wraps
 // ErrNoPeers when there is nobody to ask (or nobody answered), and
 // ErrKeyType for a key Digest cannot hash.
 func (n *Node) Get(ctx context.Context, key any) (v Value, found bool, err error) {
@@ -57,6 +59,15 @@ func (n *Node) getDigest(ctx context.Context, key ID, o GetOptions) (Value, bool
 	res, err := n.lookup(ctx, key, true)
 	if err != nil {
 		return Value{}, false, err
+	}
+	if !res.found && res.answered > 0 {
+		// A miss asks again with twice the view: nodes that answer
+		// lookups with only each other can fill a K-wide view and hide
+		// the honest holders behind them (TestSuitePoisonedLookups).
+		res, err = n.lookupWidth(ctx, key, true, 2*n.cfg.K)
+		if err != nil {
+			return Value{}, false, err
+		}
 	}
 	if res.found {
 		return res.value, true, nil
@@ -122,7 +133,11 @@ func (n *Node) setDigest(ctx context.Context, key ID, v Value, local PutOptions)
 	if n.rt.tab.len() == 0 {
 		return fmt.Errorf("%w: no known peers to store %s at", ErrNoPeers, key)
 	}
-	res, err := n.lookup(ctx, key, false)
+	// The lookup keeps 2K candidates in view, so that K liars closer to
+	// key than the honest nodes (answering lookups with only each other)
+	// cannot end it before honest nodes near key were asked: the value
+	// goes to the K closest that answered (TestSuitePoisonedLookups).
+	res, err := n.lookupWidth(ctx, key, false, 2*n.cfg.K)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package kademlia
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,17 +40,10 @@ func TestNetwork50(t *testing.T) {
 	// A node hands out a contact that has only called it once it has
 	// answered a ping verifyGrace after it arrived (issue 9, finding 1),
 	// and repeats its self-lookup 2*verifyGrace after joining: the tables
-	// fill then.
-	deadline := time.Now().Add(2*verifyGrace + 5*time.Second)
-	for _, n := range nodes {
-		for len(n.rt.tab.closestAnswering(n.ID(), 10, nil)) < 10 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond) // until it hands out 10 of them
-		}
-		if n.Table().Len() < 10 {
-			t.Errorf("%v knows only %d contacts", n.ID(), n.Table().Len())
-		}
-	}
-	t.Logf("every table holds 10 contacts or more %v after the start", time.Since(start).Round(time.Millisecond))
+	// fill then. Lookups are exact once every node hands out its true
+	// nearest neighbours, so wait for that rather than for a time.
+	waitNeighbours(t, nodes, 3, 2*verifyGrace+30*time.Second)
+	t.Logf("every node hands out 10 contacts, its 3 nearest neighbours among them, %v after the start", time.Since(start).Round(time.Millisecond))
 
 	ctx := dhtCtx(t)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -89,8 +84,72 @@ func TestNetwork50(t *testing.T) {
 	}
 	close(jobs)
 	wg.Wait()
+	if misses.Load() > 0 {
+		for k := range keys {
+			logHolders(t, nodes, fmt.Sprintf("key-%d", k), setters[k])
+		}
+	}
 	if l := lookups.Load(); l > 0 {
 		t.Logf("%d gets in %v: %d value lookups, %.1f RPCs each, longest chain %d hops",
 			keys*(size-1), time.Since(setDone), l, float64(rpcs.Load())/float64(l), maxHops.Load())
 	}
+}
+
+// waitNeighbours waits until every node hands out (as verified contacts)
+// 10 contacts, the m nodes nearest its own id among them, and fails the
+// test at the deadline.
+func waitNeighbours(t *testing.T, nodes []*Node, m int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, n := range nodes {
+		want := byDistance(nodes, n.ID())[1 : m+1]
+		for !handsOut(n, want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v does not hand out 10 contacts with its %d nearest neighbours after %v (it knows %d)",
+					n.ID(), m, within, n.Table().Len())
+			}
+			time.Sleep(50 * time.Millisecond) // polls a table that fills on its own
+		}
+	}
+}
+
+// byDistance returns the nodes sorted by their distance to target.
+func byDistance(nodes []*Node, target ID) []*Node {
+	out := slices.Clone(nodes)
+	slices.SortFunc(out, func(a, b *Node) int { return cmpDistance(target, a.ID(), b.ID()) })
+	return out
+}
+
+// handsOut reports whether n hands out 10 contacts, every node of want
+// among them.
+func handsOut(n *Node, want []*Node) bool {
+	got := n.rt.tab.closestAnswering(n.ID(), 20, nil)
+	if len(got) < 10 {
+		return false
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(c Contact) bool { return c.ID == w.ID() }) {
+			return false
+		}
+	}
+	return true
+}
+
+// logHolders logs which of the nodes closest to key hold it: a missed get
+// says whether the set stored it in the wrong place.
+func logHolders(t *testing.T, nodes []*Node, key string, setter int) {
+	d, err := Digest(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for rank, n := range byDistance(nodes, d) {
+		if _, ok, _ := n.storage.Get(d); ok {
+			fmt.Fprintf(&b, " %d", rank)
+		}
+		if n == nodes[setter] {
+			fmt.Fprintf(&b, " (setter %d)", rank)
+		}
+	}
+	t.Logf("%s held by the nodes of rank%s (0: closest)", key, b.String())
 }

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/jsonmsg"
 )
 
 // Exit statuses.
@@ -112,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	callArgs := make([]any, len(o.args))
 	for i, a := range o.args {
-		if callArgs[i], err = parseArg(a); err != nil {
+		if callArgs[i], err = jsonmsg.Parse(a); err != nil {
 			fmt.Fprintf(stderr, "call: argument %d: %v\n", i+1, err)
 			return exitUsage
 		}
@@ -159,7 +160,7 @@ func report(o options, reply rpcudp.Reply, err error, stdout, stderr io.Writer) 
 		}
 		return exitOK
 	}
-	out, err := formatReply(reply)
+	out, err := jsonmsg.FormatReply(reply)
 	if err != nil {
 		fmt.Fprintln(stderr, "call: reply:", err)
 		return exitUsage

@@ -1,4 +1,20 @@
-package main
+// Package jsonmsg writes msgpack values, as Python's u-msgpack packs them,
+// in JSON and reads them back: the notation of examples/call, examples/bench
+// and the project's recorded Python values (rpcudp/testdata/python-values.json).
+//
+// A JSON string is a str, a whole number an integer (uint64 above
+// MaxInt64), a number with a fraction or exponent a float, true/false,
+// null (None), an array an array, an object a map with str keys. Other
+// values are small objects:
+//
+//	{"bin": "00ff62696e"}           bytes (bin), in hex
+//	{"float": "3"}                  a float written as a string: "3", "-0.0", "inf", "nan"
+//	{"map": [[1, "a"], ["b", 2]]}   a map with keys of any type
+//
+// Marshal writes a decoded value the same way: a bin as {"bin": hex}, a map
+// whose keys are not all strings as {"map": [[key, value], ...]} sorted by
+// key, a float always with a decimal point (or as {"float": "inf"}).
+package jsonmsg
 
 import (
 	"bytes"
@@ -14,9 +30,9 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// parseArg reads one JSON argument into the Go value that packs as the
-// matching Python value (see the command's documentation).
-func parseArg(s string) (any, error) {
+// Parse reads one JSON value into the Go value that packs (with rpcudp)
+// as the matching Python value.
+func Parse(s string) (any, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
@@ -118,12 +134,18 @@ func fromPairs(pairs []any) (any, error) {
 	return out, nil
 }
 
-// formatReply prints a reply as one line of JSON.
-func formatReply(r rpcudp.Reply) (string, error) {
+// FormatReply decodes a reply and writes it as one line of JSON.
+func FormatReply(r rpcudp.Reply) (string, error) {
 	var v any
 	if err := r.Decode(&v); err != nil {
 		return "", err
 	}
+	return Format(v)
+}
+
+// Format writes a decoded value (as rpcudp decodes into an any) as one
+// line of JSON.
+func Format(v any) (string, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
