@@ -133,7 +133,8 @@ func (n *Node) republish(ctx context.Context, items []StoredItem, local PutOptio
 		return
 	}
 	n.log.Debug("kademlia: republishing", "keys", len(items), "original", local.Original)
-	skipped := 0
+	skipped, set, failed := 0, 0, 0
+	defer func() { n.metrics.republished(local.Original, set, failed) }()
 	for _, it := range items {
 		if ctx.Err() != nil {
 			return
@@ -145,7 +146,10 @@ func (n *Node) republish(ctx context.Context, items []StoredItem, local PutOptio
 			}
 		}
 		if err := n.setDigest(ctx, it.Key, it.Value, local); err != nil {
+			failed++
 			n.log.Debug("kademlia: republish failed", "key", it.Key, "err", err)
+		} else {
+			set++
 		}
 	}
 	if skipped > 0 {

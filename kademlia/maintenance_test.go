@@ -108,6 +108,9 @@ func TestRefreshAndRepublish(t *testing.T) {
 	}
 	wantMeta(a, t2, t0.Add(week), false) // republished, expiry kept
 	wantMeta(b, t2, t2.Add(week), true)  // received a store
+	if got := a.Metrics().Republish; got != (RepublishMetrics{Keys: 1}) {
+		t.Errorf("a's republish metrics %+v after its hourly republish, want 1 key", got)
+	}
 
 	// The original publisher's republish extends the expiry everywhere.
 	clock.Advance(time.Hour)
@@ -115,6 +118,9 @@ func TestRefreshAndRepublish(t *testing.T) {
 	b.tick(t, ctx, b.republish, "originals")
 	wantMeta(b, t3, t3.Add(week), true)
 	wantMeta(a, t3, t3.Add(week), false)
+	if got := b.Metrics().Republish; got.Originals != 1 || got.Failed != 0 {
+		t.Errorf("b's republish metrics %+v after its 24-hour republish, want 1 original", got)
+	}
 }
 
 // TestMaintenanceLoopTicks runs the loop on real, short intervals.
