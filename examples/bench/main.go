@@ -1,18 +1,32 @@
 // Command bench is a round-trip benchmark for rpcudp, in the spirit of
-// wrk or ghz: it keeps -c calls in flight against an echo method and
-// reports throughput, latency percentiles (from an HDR histogram) and what
-// the endpoints counted.
+// wrk2 or ghz: it calls a method (echo by default) with -c calls in flight,
+// or at a fixed rate, and reports throughput, latency percentiles (from an
+// HDR histogram) and what the endpoints counted, as text, JSON or an HTML
+// page.
 //
 // By default it starts an echo server in-process on loopback (127.0.0.1,
-// or [::1] with -6); -addr targets a running server instead, which must
-// serve a method "echo" returning its one bytes argument, as
-// ./examples/server does:
+// or [::1] with -6); -addr targets a running server instead, such as
+// ./examples/server, a Python rpcudp server or a Kademlia node:
 //
 //	go run ./examples/server &
 //	go run ./examples/bench -addr 127.0.0.1:1234
+//	go run ./examples/bench -addr 127.0.0.1:8468 -method ping -args '{"bin":"00112233445566778899aabbccddeeff00112233"}'
 //
-// The load is -c goroutines each making calls one after another through
-// one shared client endpoint, -n calls in all or for -d.
+// -method names the method and -args its arguments as JSON, in the
+// notation of examples/call (rpcudp/jsonmsg): repeat -args for each
+// argument, or give one JSON array of them. Without -args the argument is
+// the -s byte payload, and echo replies are checked against it. A
+// preflight call says what is wrong when the target does not answer.
+//
+// The load is closed-loop by default: -c goroutines each making calls one
+// after another through one shared client endpoint, -n calls in all or
+// for -d. A stall of the server then holds back every call that would
+// have been sent meanwhile, and its latency is never counted (coordinated
+// omission). -rate R is open-loop, as wrk2: R calls a second on a fixed
+// schedule whatever the answers, at most -c in flight; each latency counts
+// from the call's scheduled send time, and the calls sent late (every -c
+// slot busy, or the client too slow) are counted. -rate 10k,50k,100k
+// sweeps: one row per rate, so that the knee of the latency curve shows.
 //
 //	go run ./examples/bench                          # 20000 calls, 32 in flight, 32-byte payload
 //	go run ./examples/bench -n 100000 -c 64 -s 512   # more, wider, bigger
@@ -20,7 +34,10 @@
 //	go run ./examples/bench -raw -n 50000            # side by side with plain UDP echo, rpc/raw ratios
 //	go run ./examples/bench -loss 0.1 -retry 20ms    # drop 10% of datagrams; retries recover them
 //	go run ./examples/bench -loss 0.1 -timeout 50ms  # the same without retries: timeouts
+//	go run ./examples/bench -rate 20k -d 5s -c 256   # open loop at 20000 calls/s
+//	go run ./examples/bench -rate 10k,50k,100k -d 3s -raw -html sweep.html
 //	go run ./examples/bench -addr 127.0.0.1:1234 -json | jq .rpc.latency_us
+//	go run ./examples/bench compare before.json after.json -html compare.html
 //
 // -raw runs the same load a second time as plain UDP echo in the same
 // process (one client socket shared by the -c goroutines, a reader
@@ -31,10 +48,22 @@
 // them; with -addr, replies as the client reads them), from a generator
 // seeded by -seed.
 //
+// Every report states the machine (OS/arch, CPUs, GOMAXPROCS, Go version),
+// the payload and request sizes, whether the server ran in-process, the
+// socket buffers granted and the datagrams the kernel dropped, and warns
+// when the client may have been the bottleneck: over 1% of the calls not
+// sent on schedule, or the process's CPU time near GOMAXPROCS times the
+// wall time. -html FILE writes one self-contained page (inline CSS and
+// SVG, no script, nothing fetched): the HDR percentile plot of rpc and raw
+// latencies, throughput and p99 over time, the settings and the machine,
+// and the -json numbers. "bench compare A.json B.json" prints two runs
+// saved with -json side by side with B/A ratios, and -html there draws
+// both.
+//
 // Progress goes to stderr: a bar when it is a terminal, else a line a
 // second. -json prints one JSON object with every result on stdout and no
 // progress. The exit status is 2 when the run cannot be set up (bad flags,
-// no server answering echo), 1 when no call succeeded, else 0.
+// no server answering), 1 when no call succeeded, else 0.
 package main
 
 import (
@@ -45,12 +74,18 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp/jsonmsg"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "compare" {
+		os.Exit(compareMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -77,14 +112,14 @@ func main() {
 
 // parseFlags turns the command line into a Config. It reports errors (and
 // -h) on stderr.
-func parseFlags(args []string, stderr io.Writer) (Config, error) {
+func parseFlags(argv []string, stderr io.Writer) (Config, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Addr, "addr", "", "benchmark the echo server at host:port (e.g. ./examples/server) instead of one started in-process")
+	fs.StringVar(&cfg.Addr, "addr", "", "benchmark the server at host:port (e.g. ./examples/server, a Python rpcudp server) instead of an echo server started in-process")
 	fs.IntVar(&cfg.N, "n", cfg.N, "number of calls")
 	fs.DurationVar(&cfg.Duration, "d", 0, "run for this long instead of -n calls")
-	fs.IntVar(&cfg.Concurrency, "c", cfg.Concurrency, "calls in flight (goroutines sharing one client endpoint)")
+	fs.IntVar(&cfg.Concurrency, "c", cfg.Concurrency, "calls in flight (goroutines sharing one client endpoint); with -rate, the most in flight")
 	fs.IntVar(&cfg.Size, "s", cfg.Size, fmt.Sprintf("payload size in bytes (at most %d)", maxPayload))
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of each call")
 	fs.DurationVar(&cfg.Retry, "retry", 0, "resend unanswered requests, first after this long, doubling (0: no retries)")
@@ -93,15 +128,29 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object with all results on stdout, and no progress")
 	fs.BoolVar(&cfg.IPv6, "6", false, "run the in-process server on [::1] (and resolve -addr to IPv6)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the -loss generators")
+	fs.StringVar(&cfg.Rate, "rate", "", "open loop: send this many calls/s on a fixed schedule, -c at most in flight (10k, 1.5M; 10k,50k,100k sweeps)")
+	fs.StringVar(&cfg.Method, "method", "", "method to call (default echo; other methods need -addr)")
+	var args []string
+	fs.Func("args", "a JSON argument of each call (repeatable; one JSON array: its elements), as examples/call writes them", func(s string) error {
+		if _, err := jsonmsg.Parse(s); err != nil {
+			return err
+		}
+		args = append(args, s)
+		return nil
+	})
+	fs.StringVar(&cfg.HTML, "html", "", "also write the report as a self-contained HTML page to this file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench [flags]\n\nRound-trip benchmark of rpcudp calls to an echo method, served in-process\n"+
+		fmt.Fprintln(stderr, "usage: bench [flags]\n       bench compare [-html FILE] A.json B.json\n\n"+
+			"Round-trip benchmark of rpcudp calls to an echo method, served in-process\n"+
 			"or, with -addr, by a running server such as ./examples/server:\n\n"+
-			"  go run ./examples/server &\n  go run ./examples/bench -addr 127.0.0.1:1234\n\nflags:")
+			"  go run ./examples/server &\n  go run ./examples/bench -addr 127.0.0.1:1234\n"+
+			"  go run ./examples/bench -rate 10k,50k,100k -d 3s   # open-loop sweep\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(argv); err != nil {
 		return cfg, err
 	}
+	cfg.Args = joinArgs(args)
 	if fs.NArg() > 0 {
 		err := fmt.Errorf("unexpected arguments: %q", fs.Args())
 		fmt.Fprintln(stderr, "bench:", err)
@@ -115,6 +164,18 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	return cfg, nil
 }
 
+// joinArgs makes the -args values one JSON array: a single array as it
+// is, else the values as its elements.
+func joinArgs(args []string) string {
+	switch {
+	case len(args) == 0:
+		return ""
+	case len(args) == 1 && strings.HasPrefix(strings.TrimSpace(args[0]), "["):
+		return strings.TrimSpace(args[0])
+	}
+	return "[" + strings.Join(args, ",") + "]"
+}
+
 // exitCode is the process's exit status for run's outcome: 2 when the run
 // could not be set up, 1 when no call succeeded (in either mode), else 0.
 func exitCode(res Result, err error, stderr io.Writer) int {
@@ -122,11 +183,17 @@ func exitCode(res Result, err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	for _, r := range []*RunResult{res.RPC, res.Raw} {
-		if r != nil && r.OK == 0 {
-			fmt.Fprintf(stderr, "bench: no %s call succeeded\n", r.Mode)
-			return 1
+	for _, st := range res.steps() {
+		for _, r := range []*RunResult{st.RPC, st.Raw} {
+			if r != nil && r.OK == 0 {
+				fmt.Fprintf(stderr, "bench: no %s call succeeded\n", r.Mode)
+				return 1
+			}
 		}
+	}
+	if res.RPC == nil && len(res.Sweep) == 0 {
+		fmt.Fprintln(stderr, "bench: no rpc call succeeded")
+		return 1
 	}
 	return 0
 }

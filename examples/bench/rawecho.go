@@ -221,7 +221,7 @@ func matched(ok bool) (outcome, error) {
 
 // runRaw runs the raw baseline: its own in-process echo server on
 // loopback and client, with the same loss plan as the rpc run.
-func runRaw(ctx context.Context, cfg Config, payload []byte, stderr io.Writer) (*RunResult, error) {
+func runRaw(ctx context.Context, cfg Config, rate float64, payload []byte, stderr io.Writer) (*RunResult, error) {
 	if len(payload) < rawSeqLen {
 		payload = append(make([]byte, 0, rawSeqLen), payload...)
 		payload = payload[:rawSeqLen]
@@ -246,7 +246,7 @@ func runRaw(ctx context.Context, cfg Config, payload []byte, stderr io.Writer) (
 		w := client.newWaiter()
 		workers[i] = func(ctx context.Context) (outcome, error) { return client.call(ctx, w) }
 	}
-	res := drive(ctx, cfg, "raw", workers, stderr)
+	res := drive(ctx, cfg, rate, "raw", workers, stderr)
 	// Both loops have stopped once closed, so the counters are final.
 	client.close()
 	server.close()

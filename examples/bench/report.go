@@ -13,7 +13,7 @@ func writeHeader(w io.Writer, cfg Config, res Result) {
 	if !res.InProcess {
 		where = "server at -addr"
 	}
-	fmt.Fprintf(w, "rpcudp bench: echo on %s (%s)\n", res.Target, where)
+	fmt.Fprintf(w, "rpcudp bench: %s on %s (%s)\n", cfg.method(), res.Target, where)
 	load := fmt.Sprintf("%d calls", cfg.N)
 	if cfg.Duration > 0 {
 		load = fmt.Sprintf("for %s", cfg.Duration)
@@ -22,11 +22,32 @@ func writeHeader(w io.Writer, cfg Config, res Result) {
 	if cfg.Retry > 0 {
 		retry = fmt.Sprintf("from %s", cfg.Retry)
 	}
-	fmt.Fprintf(w, "  %s, %d in flight, %d-byte payload, timeout %s, retries %s, loss %g\n",
-		load, cfg.Concurrency, cfg.Size, cfg.Timeout, retry, cfg.Loss)
+	inFlight := fmt.Sprintf("%d in flight", cfg.Concurrency)
+	if ci := res.Config; ci.Load == "open" {
+		inFlight = fmt.Sprintf("open loop at %s calls/s, at most %d in flight", cfg.Rate, cfg.Concurrency)
+	}
+	payload := fmt.Sprintf("%d-byte payload", cfg.Size)
+	if !cfg.echoes() {
+		payload = "args " + cfg.Args
+		if cfg.Args == "" {
+			payload = "no args"
+		}
+	}
+	fmt.Fprintf(w, "  %s, %s, %s (%d-byte requests), timeout %s, retries %s, loss %g\n",
+		load, inFlight, payload, res.Config.RequestBytes, cfg.Timeout, retry, cfg.Loss)
+	fmt.Fprintf(w, "  machine: %s\n", machineLine(res.Config.Machine))
 	if cfg.Raw {
 		fmt.Fprintln(w, "  then the same load as plain UDP echo (raw), in-process")
 	}
+}
+
+// machineLine describes the machine in one line.
+func machineLine(m Machine) string {
+	s := fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d, %s", m.OS, m.Arch, m.NumCPU, m.GOMAXPROCS, m.GoVersion)
+	if m.CPUModel != "" {
+		s += ", " + m.CPUModel
+	}
+	return s
 }
 
 // writeReport prints the results as a table, one column per mode, and the
@@ -38,6 +59,7 @@ func writeReport(w io.Writer, res Result) error {
 	}
 	t.header()
 	t.countRows()
+	t.openRows()
 	t.latencyRows()
 	t.dropRows()
 	t.b.WriteString("\n")
@@ -45,9 +67,10 @@ func writeReport(w io.Writer, res Result) error {
 		writeDetails(&t.b, r)
 	}
 	t.b.WriteString("throughput counts ok calls per second; latencies are those of ok calls (HDR histogram, 3 significant figures)\n")
-	if res.Interrupted {
-		t.b.WriteString("interrupted: the results are partial\n")
+	if res.RPC.Rate > 0 {
+		t.b.WriteString("open loop: each latency counts from the call's scheduled send time, the wait for a free -c slot included\n")
 	}
+	writeFooter(&t.b, res)
 	_, err := io.WriteString(w, t.b.String())
 	return err
 }
@@ -128,6 +151,41 @@ func (t *reportTable) latencyRows() {
 	t.row("latency max", "", latCell(func(l Latency) int64 { return l.Max }))
 }
 
+// openRows writes the open loop's schedule keeping, and the client's CPU.
+func (t *reportTable) openRows() {
+	if t.cols[0].Rate > 0 {
+		t.row("rate", "", func(r *RunResult) string { return fmtRate(r.Rate) + "/s" })
+		t.row("late", "", func(r *RunResult) string { return lateCell(r) })
+	}
+	t.row("client cpu", "", func(r *RunResult) string { return cpuCell(r.ClientCPU) })
+}
+
+// lateCell formats the open loop's calls not sent on schedule.
+func lateCell(r *RunResult) string {
+	if r.Scheduled == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d %.1f%%", r.Late, 100*float64(r.Late)/float64(r.Scheduled))
+}
+
+// cpuCell formats the process's CPU use as a share of GOMAXPROCS.
+func cpuCell(share float64) string {
+	if share == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*share)
+}
+
+// writeFooter writes the partial-results notice and the warnings.
+func writeFooter(b *strings.Builder, res Result) {
+	if res.Interrupted {
+		b.WriteString("interrupted: the results are partial\n")
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(b, "warning: %s\n", w)
+	}
+}
+
 // dropRows writes the retransmissions and what the endpoints dropped.
 func (t *reportTable) dropRows() {
 	t.row("retransmits", "", numCell(func(r *RunResult) uint64 { return r.Retransmits }))
@@ -137,6 +195,16 @@ func (t *reportTable) dropRows() {
 			return "-" // a server elsewhere: not known
 		}
 		return fmt.Sprint(r.ServerDrops)
+	})
+	t.row("kernel drops", "", func(r *RunResult) string {
+		if r.ClientStats == nil {
+			return "-"
+		}
+		n := r.ClientStats.Drops.Kernel
+		if r.ServerStats != nil {
+			n += r.ServerStats.Drops.Kernel
+		}
+		return fmt.Sprint(n)
 	})
 }
 
@@ -152,6 +220,10 @@ func writeDetails(b *strings.Builder, r *RunResult) {
 	if s := r.ClientStats; s != nil {
 		fmt.Fprintf(b, "%s client: %d datagrams out, %d in, %d retransmits, %d send errors%s\n",
 			r.Mode, s.DatagramsOut, s.DatagramsIn, s.Retransmits, s.SendErrors, dropDetail(s.Drops))
+	}
+	if s := r.ClientStats; s != nil && s.RecvBuffer > 0 {
+		fmt.Fprintf(b, "%s client: socket buffers %d bytes receive, %d send (as the kernel reports them)\n",
+			r.Mode, s.RecvBuffer, s.SendBuffer)
 	}
 	if s := r.ServerStats; s != nil {
 		fmt.Fprintf(b, "%s server: %d requests served, %d answered from the reply cache, %d error replies%s\n",
@@ -172,7 +244,7 @@ func dropDetail(d DropStats) string {
 	}{
 		{"unknown id", d.UnknownID}, {"wrong sender", d.WrongSender}, {"duplicate", d.Duplicate},
 		{"overload", d.Overload}, {"rate limited", d.RateLimited}, {"malformed", d.Malformed},
-		{"oversize", d.Oversize},
+		{"oversize", d.Oversize}, {"kernel (receive buffer full)", d.Kernel},
 	} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", c.name, c.n))
