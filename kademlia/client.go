@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
@@ -89,13 +90,21 @@ func (n *Node) callFindValue(ctx context.Context, c Contact, key ID) (Value, boo
 	return v, found, cs, nil
 }
 
-// callStore asks c to store v under key.
+// callStore asks c to store v under key. A Go holder's refusal (an error
+// reply naming ErrSeqConflict, ErrStaleRecord, ErrBadSignature or
+// ErrBadRecord) comes back wrapping that sentinel.
 func (n *Node) callStore(ctx context.Context, c Contact, key ID, v Value) error {
 	r, err := n.ep.Call(ctx, c.Addr, methodStore, n.id[:], key[:], v)
 	if err == nil && !bytes.Equal(r, []byte{msgpcode.True}) {
 		err = fmt.Errorf("%w: store answered %x, want true", errMalformedReply, []byte(r))
 	}
 	n.rt.record(ctx, c, err)
+	var rerr *rpcudp.RemoteError
+	if errors.As(err, &rerr) {
+		if refused := refusalIn(rerr.Message); refused != nil {
+			return fmt.Errorf("kademlia: store at %s: %w: %w", c, refused, err)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("kademlia: store at %s: %w", c, err)
 	}

@@ -10,6 +10,9 @@ import (
 
 // Defaults of the Node's Config, used for zero fields.
 const (
+	// DefaultQuorum is how many valid copies a GetRecord collects by
+	// default (Config.Quorum).
+	DefaultQuorum = 3
 	// DefaultAlpha is the number of RPCs a lookup keeps in flight (the
 	// paper's and Python's alpha).
 	DefaultAlpha = 3
@@ -157,6 +160,25 @@ type Config struct {
 	// forgotten.
 	ReplySources int
 
+	// Validators check the values of their namespace (see Validator and
+	// EnvelopeValue) at every store and lookup. They are added to the
+	// default, RecordNamespace's signed records; a nil entry removes a
+	// namespace (the default's too: its records are then plain values).
+	// A namespace is 1 to 32 printable ASCII characters (else
+	// ErrBadConfig).
+	Validators map[string]Validator
+	// Quorum is how many copies of the newest record GetRecord collects
+	// (default DefaultQuorum, 3; at most MaxK): its lookup ends early only
+	// once that many holders answered the newest valid record seen and
+	// the 2*Quorum candidates closest to the key have answered; otherwise
+	// it runs until it converges. GetOptions.Quorum overrides it for one
+	// call.
+	Quorum int
+
+	// guard is the registry of Validators and the per-key store locks,
+	// made by withDefaults.
+	guard *storeGuard
+
 	// hooks lets the package's tests observe and steer the node
 	// (export_test.go); nil outside tests.
 	hooks testHooks
@@ -221,6 +243,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ID.IsZero() {
 		cfg.ID = RandomID()
 	}
+	if cfg.Quorum == 0 {
+		cfg.Quorum = DefaultQuorum
+	}
+	guard, err := newStoreGuard(cfg.Validators)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.guard = guard
 	return cfg, nil
 }
 
@@ -241,6 +271,11 @@ type LookupStats struct {
 	// Found reports, for a value lookup, that a value was found; for a
 	// node lookup, that the node with id Target itself answered.
 	Found bool
+	// Invalid counts, for a value lookup, the copies its validator
+	// refused (forged, truncated, at the wrong key); Stale the valid ones
+	// older than (or other than) the copy chosen. Holders of both are
+	// written the chosen copy (read repair).
+	Invalid, Stale int
 	// Duration is how long the lookup took (by Config.Now).
 	Duration time.Duration
 }

@@ -14,13 +14,22 @@ type GetOptions struct {
 	// network, as if the node held nothing (useful to check what the other
 	// nodes hold, or to refresh a local copy).
 	SkipLocal bool
+	// Quorum is how many valid copies the lookup collects before it
+	// chooses one. 0 means, for Get, the first value (Python's behaviour:
+	// a local copy is returned at once; among values answered in the
+	// same moment the most common wins) and, for GetRecord,
+	// Config.Quorum. With a quorum, the local copy counts as one answer.
+	Quorum int
 }
 
 // Get returns the value stored under key, hashed with Digest as Python
 // does. A value held locally is returned at once; otherwise a value lookup
 // asks the network, and when it finds nothing, a second one keeping twice
 // as many candidates in view (a defence against liars near the key).
-// found is false when no peer has it. The error wraps
+// found is false when no peer has it. Namespaced values (EnvelopeValue)
+// are checked by their Validator: invalid copies are ignored, its Select
+// chooses among the valid ones, and holders of other copies are written
+// the chosen one. The error wraps
 // ErrNoPeers when there is nobody to ask (or nobody answered), and
 // ErrKeyType for a key Digest cannot hash.
 func (n *Node) Get(ctx context.Context, key any) (v Value, found bool, err error) {
@@ -43,39 +52,12 @@ func (n *Node) GetDigest(ctx context.Context, key ID) (Value, bool, error) {
 }
 
 func (n *Node) getDigest(ctx context.Context, key ID, o GetOptions) (Value, bool, error) {
-	if !o.SkipLocal {
+	if !o.SkipLocal && o.Quorum <= 1 {
 		if v, ok, err := n.storage.Get(key); err != nil || ok {
 			return v, ok, err
 		}
 	}
-	ctx, cancel, err := n.opContext(ctx)
-	if err != nil {
-		return Value{}, false, err
-	}
-	defer cancel()
-	if n.rt.tab.len() == 0 {
-		return Value{}, false, fmt.Errorf("%w: no known peers to get %s from", ErrNoPeers, key)
-	}
-	res, err := n.lookup(ctx, key, true)
-	if err != nil {
-		return Value{}, false, err
-	}
-	if !res.found && res.answered > 0 {
-		// A miss asks again with twice the view: nodes that answer
-		// lookups with only each other can fill a K-wide view and hide
-		// the honest holders behind them (TestSuitePoisonedLookups).
-		res, err = n.lookupWidth(ctx, key, true, 2*n.cfg.K)
-		if err != nil {
-			return Value{}, false, err
-		}
-	}
-	if res.found {
-		return res.value, true, nil
-	}
-	if res.answered == 0 {
-		return Value{}, false, fmt.Errorf("%w: no peer answered the lookup of %s", ErrNoPeers, key)
-	}
-	return Value{}, false, nil
+	return n.read(ctx, key, readPolicy{quorum: o.Quorum}, o.SkipLocal)
 }
 
 // Set stores value under key (hashed with Digest as Python does) at the K
@@ -86,7 +68,12 @@ func (n *Node) getDigest(ctx context.Context, key ID, o GetOptions) (Value, bool
 // the value itself, marked as its original, and sets it again every
 // OriginalRepublishInterval. Set fails (wrapping ErrNoPeers) when no peer
 // is known or none answered the lookup, and (wrapping ErrStoreFailed) when
-// every store failed.
+// every store failed. A namespaced value (EnvelopeValue) that its
+// Validator refuses, or that would replace a better value held here, is
+// refused before anything is sent (ErrBadRecord, ErrStaleRecord, ...); a
+// refusal by any Go holder for a compare-and-swap or a newer value held
+// is returned (wrapping ErrSeqConflict or ErrStaleRecord) even when other
+// nodes stored the value.
 func (n *Node) Set(ctx context.Context, key any, value any) error {
 	v, err := encodeSetValue(value)
 	if err != nil {
@@ -133,6 +120,9 @@ func (n *Node) setDigest(ctx context.Context, key ID, v Value, local PutOptions)
 	if n.rt.tab.len() == 0 {
 		return fmt.Errorf("%w: no known peers to store %s at", ErrNoPeers, key)
 	}
+	if err := n.admissible(key, v); err != nil {
+		return err // refused here: a Go holder would refuse it too
+	}
 	// The lookup keeps 2K candidates in view, so that K liars closer to
 	// key than the honest nodes (answering lookups with only each other)
 	// cannot end it before honest nodes near key were asked: the value
@@ -149,16 +139,43 @@ func (n *Node) setDigest(ctx context.Context, key ID, v Value, local PutOptions)
 	// farthest of the nodes found. We always keep our own originals (they
 	// carry the Original flag that drives the 24 h republish) and the keys
 	// we republish (we hold them already); for them the rule is moot.
-	if err := n.storage.Put(key, v, local); err != nil {
+	if err := n.putChecked(key, v, local); err != nil {
+		if isRefusal(err) {
+			return err // a newer value arrived meanwhile
+		}
 		n.log.Warn("kademlia: set: local store failed", "key", key, "err", err)
 	}
 	ok, failures := n.storeAll(ctx, nodes, key, v)
 	n.log.Debug("kademlia: set", "key", key, "stored", ok, "of", len(nodes))
+	if err := n.refusedBy(ctx, key, failures); err != nil {
+		return fmt.Errorf("kademlia: set %s: stored at %d of %d nodes, refused by some: %w", key, ok, len(nodes), err)
+	}
 	if ok == 0 {
 		if ctx.Err() != nil || n.ctx.Err() != nil {
 			return n.ctxError(ctx, ctx.Err())
 		}
 		return fmt.Errorf("%w: %s at %d nodes: %w", ErrStoreFailed, key, len(nodes), errors.Join(failures...))
+	}
+	return nil
+}
+
+// refusedBy returns the first refusal among a Set's failures for a
+// compare-and-swap (ErrSeqConflict), or else for a newer value held
+// (ErrStaleRecord): the newer value is then read, which writes it here
+// too (read repair), so that this node stops republishing the old one.
+func (n *Node) refusedBy(ctx context.Context, key ID, failures []error) error {
+	for _, refused := range []error{ErrSeqConflict, ErrStaleRecord} {
+		for _, f := range failures {
+			if !errors.Is(f, refused) {
+				continue
+			}
+			if refused == ErrStaleRecord {
+				if _, _, err := n.read(ctx, key, readPolicy{quorum: n.cfg.Quorum}, false); err != nil {
+					n.log.Debug("kademlia: set: reading the newer value failed", "key", key, "err", err)
+				}
+			}
+			return f
+		}
 	}
 	return nil
 }

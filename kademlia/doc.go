@@ -58,7 +58,14 @@
 //     SaveStateRegularly (a lone node saves too).
 //   - storage.go, storage_memory.go: the Storage interface (values with
 //     their Meta: stored at, expiry, original) and MemoryStorage.
-//   - value.go, id.go, contact.go: values, ids and key digests, contacts.
+//   - value.go, id.go, contact.go: values (and namespaced values, the
+//     envelope), ids and key digests, contacts.
+//   - record.go, keys.go: signed records (Record, NewRecord, DecodeRecord,
+//     their validator) and ed25519 key files.
+//   - validator.go: the Validator hook, the node's registry
+//     (Config.Validators) and the check of every store (putChecked).
+//   - quorum.go: quorum reads and read repair (choose, repair), GetRecord
+//     and PutRecord.
 //
 // # Differences from Python's kademlia
 //
@@ -112,4 +119,9 @@
 //   - Request handlers answer Go callers with an error reply (rpcudp's
 //     extension type, which Python ignores) instead of staying silent.
 //   - Every goroutine is owned: Close stops and waits for all of them.
+//   - Signed, versioned records (PutRecord, GetRecord) and values checked
+//     by a Validator: Go nodes refuse forged, misplaced and rolled-back
+//     records and compare-and-swap conflicts, ignore invalid copies in
+//     lookups and repair stale holders (PROTOCOL.md, "Namespaced values and
+//     signed records"); Python nodes store them as plain bytes.
 package kademlia

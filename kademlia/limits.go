@@ -51,6 +51,7 @@ func (cfg Config) checkRanges() error {
 	for _, f := range []rangeCheck{
 		{name: "K", v: int64(cfg.K), max: MaxK},
 		{name: "Alpha", v: int64(cfg.Alpha), max: MaxAlpha},
+		{name: "Quorum", v: int64(cfg.Quorum), max: MaxK},
 		{name: "B", v: int64(cfg.B), max: maxB},
 		{name: "MaxFailures", v: int64(cfg.MaxFailures), max: maxMaxFailures},
 		{name: "RPCTimeout", v: int64(cfg.RPCTimeout), max: int64(maxTimeout), duration: true},

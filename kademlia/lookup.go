@@ -12,9 +12,10 @@ type lookupResult struct {
 	// value and found: a value lookup's value.
 	value Value
 	found bool
-	// answered counts the peers that answered well-formed.
-	answered int
-	stats    LookupStats
+	// answered counts the peers that answered well-formed; copies those
+	// that answered a valid value.
+	answered, copies int
+	stats            LookupStats
 }
 
 // queryResult is one peer's answer during a lookup.
@@ -35,24 +36,30 @@ type queryResult struct {
 // candidates for the rest of the lookup. The lookup ends when the K
 // closest known candidates have all answered (or failed and been dropped),
 // when no candidate remains, when ctx ends, or, for a value lookup
-// (wantValue), at the first value answered.
+// (wantValue), once its readPolicy's quorum is met (see quorumMet; by
+// default at the first valid value, as in Python).
 //
-// A value found is stored, in the background, at the closest node that
+// Every value answered is checked by its namespace's Validator: invalid
+// copies are ignored. Of the values found, the validator's Select chooses
+// (for plain values, the most common wins, as in Python); see choose. The
+// value chosen is stored, in the background, at the closest node that
 // answered without it (the paper's caching; the receiving node shortens
-// the value's lifetime, see storeOptions). If several peers answered
-// values in the same moment, the most common value wins (as in Python).
+// the value's lifetime, see storeOptions) and, for a validated value, at
+// the holders that answered stale or invalid copies (read repair).
 type lookup struct {
 	n         *Node
 	ctx       context.Context
 	target    ID
 	wantValue bool
+	pol       readPolicy
 
 	cands    *nodeHeap
 	depth    map[ID]int // responses that led to each candidate
 	results  chan queryResult
 	inflight int
 	pace     pace          // when a query is slow enough to free its slot
-	values   []queryResult // answers that carried a value
+	values   []queryResult // answers that carried a valid value
+	invalid  []Contact     // peers that answered an invalid value
 	// nearestWithout is the closest peer that answered without the
 	// value: where a found value is cached.
 	nearestWithout *Contact
@@ -70,10 +77,16 @@ func (n *Node) lookup(ctx context.Context, target ID, wantValue bool) (lookupRes
 // lookupWidth is lookup keeping the width closest candidates in view
 // instead of K (see selfLookup).
 func (n *Node) lookupWidth(ctx context.Context, target ID, wantValue bool, width int) (lookupResult, error) {
+	return n.lookupWith(ctx, target, wantValue, width, readPolicy{})
+}
+
+// lookupWith is lookupWidth reading values by pol (see readPolicy).
+func (n *Node) lookupWith(ctx context.Context, target ID, wantValue bool, width int, pol readPolicy) (lookupResult, error) {
 	start := n.cfg.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	l := n.newLookup(ctx, target, wantValue, width)
+	l.pol = pol
 	err := l.run()
 	cancel()
 	l.drain()
@@ -136,7 +149,7 @@ func (l *lookup) run() error {
 		select {
 		case r := <-l.results:
 			l.receive(r)
-			if len(l.values) > 0 {
+			if l.quorumMet() {
 				l.receiveReady() // the answers that arrived in the same moment
 				return l.endErr()
 			}
@@ -191,7 +204,13 @@ func (l *lookup) receive(r queryResult) {
 	case r.hasValue:
 		l.cands.markAnswered(r.peer.ID)
 		l.answered++
-		l.values = append(l.values, r)
+		if _, err := l.n.cfg.guard.check(l.target, r.value, l.pol.ns); err != nil {
+			l.n.log.Debug("kademlia: lookup: invalid value ignored", "key", l.target, "peer", r.peer, "err", err)
+			l.invalid = append(l.invalid, r.peer)
+			l.stats.Invalid++
+		} else {
+			l.values = append(l.values, r)
+		}
 	default:
 		l.cands.markAnswered(r.peer.ID)
 		l.answered++
@@ -244,14 +263,26 @@ func (l *lookup) drain() {
 }
 
 // result sums the lookup up and, for a value found, starts the caching
-// store.
+// store and read repair.
 func (l *lookup) result() lookupResult {
-	res := lookupResult{closest: l.cands.answered(l.n.cfg.K), answered: l.answered, stats: l.stats}
-	if len(l.values) > 0 {
-		best := mostCommon(l.values)
+	res := lookupResult{closest: l.cands.answered(l.n.cfg.K), answered: l.answered, copies: len(l.values), stats: l.stats}
+	all := l.values
+	if l.pol.local != nil {
+		all = append(all[:len(all):len(all)], queryResult{peer: Contact{ID: l.n.id}, value: *l.pol.local, hasValue: true})
+	}
+	if len(all) > 0 {
+		best, stale, validated := l.n.cfg.guard.choose(l.target, all)
 		res.value, res.found = best.value, true
-		res.stats.Hops = l.depth[best.peer.ID] + 1
-		l.cacheStore(res.value)
+		if best.peer.ID != l.n.id {
+			res.stats.Hops = l.depth[best.peer.ID] + 1
+		}
+		res.stats.Stale = len(stale)
+		if validated {
+			stale = append(stale, l.invalid...)
+		} else {
+			stale = nil
+		}
+		l.repair(res.value, stale)
 	} else {
 		for _, c := range res.closest {
 			res.stats.Hops = max(res.stats.Hops, l.depth[c.ID]+1)
@@ -264,20 +295,6 @@ func (l *lookup) result() lookupResult {
 		res.stats.Found = res.found
 	}
 	return res
-}
-
-// cacheStore stores a found value, in the background, at the closest peer
-// that answered without it.
-func (l *lookup) cacheStore(v Value) {
-	if l.nearestWithout == nil {
-		return
-	}
-	c, n, target := *l.nearestWithout, l.n, l.target
-	n.spawn("cache store", func(ctx context.Context) {
-		if err := n.callStore(ctx, c, target, v); err != nil {
-			n.log.Debug("kademlia: cache store failed", "contact", c, "key", target, "err", err)
-		}
-	})
 }
 
 // query asks one peer during a lookup and sends the outcome to out.

@@ -1,6 +1,7 @@
 package kademlia
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,19 @@ type Metrics struct {
 	// Republish counts the hourly republish of held keys and the 24-hour
 	// republish of the node's own keys.
 	Republish RepublishMetrics
+	// Refused counts the store requests this node refused, by reason
+	// (see Config.Validators).
+	Refused RefusedMetrics
+}
+
+// RefusedMetrics counts store requests refused by their value's
+// validator, by the sentinel error of the refusal.
+type RefusedMetrics struct {
+	// BadRecord: malformed or truncated, or at the wrong key
+	// (ErrBadRecord); BadSignature: ErrBadSignature; Stale: older than
+	// the copy held (ErrStaleRecord); SeqConflict: a compare-and-swap
+	// whose expected seq is behind the copy held (ErrSeqConflict).
+	BadRecord, BadSignature, Stale, SeqConflict uint64
 }
 
 // BucketMetrics is one k-bucket's size.
@@ -49,6 +63,10 @@ type LookupMetrics struct {
 	// Count counts the lookups; Found those that found what they looked
 	// for (LookupStats.Found); RPCs the requests they sent.
 	Count, Found, RPCs uint64
+	// Invalid and Stale count the copies value lookups were answered
+	// that their validator refused, and the valid but older copies
+	// (LookupStats.Invalid, Stale): both are repaired after a quorum read.
+	Invalid, Stale uint64
 	// Seconds is the distribution of their durations, Hops of their
 	// LookupStats.Hops.
 	Seconds, Hops Histogram
@@ -101,6 +119,7 @@ type nodeMetrics struct {
 	handOffs, handOffUnproved, handOffKeys, handOffBytes atomic.Uint64
 	handOffFailed, handOffSkipped, handOffThrottled      atomic.Uint64
 	republishKeys, republishOriginals, republishFailed   atomic.Uint64
+	refusedBad, refusedSig, refusedStale, refusedCAS     atomic.Uint64
 
 	mu                  sync.Mutex
 	nodeLook, valueLook lookupCounts
@@ -108,8 +127,8 @@ type nodeMetrics struct {
 
 // lookupCounts accumulates the lookups of one kind (under nodeMetrics.mu).
 type lookupCounts struct {
-	count, found, rpcs uint64
-	seconds, hops      histCounts
+	count, found, rpcs, invalid, stale uint64
+	seconds, hops                      histCounts
 }
 
 // histCounts is a Histogram being filled.
@@ -159,8 +178,24 @@ func (m *nodeMetrics) lookup(s LookupStats) {
 		lc.found++
 	}
 	lc.rpcs += uint64(s.RPCs)
+	lc.invalid += uint64(s.Invalid)
+	lc.stale += uint64(s.Stale)
 	lc.seconds.observe(lookupSecondsBounds(), s.Duration.Seconds())
 	lc.hops.observe(lookupHopsBounds(), float64(s.Hops))
+}
+
+// refused records a store refused with err.
+func (m *nodeMetrics) refused(err error) {
+	switch {
+	case errors.Is(err, ErrSeqConflict):
+		m.refusedCAS.Add(1)
+	case errors.Is(err, ErrStaleRecord):
+		m.refusedStale.Add(1)
+	case errors.Is(err, ErrBadSignature):
+		m.refusedSig.Add(1)
+	case errors.Is(err, ErrBadRecord):
+		m.refusedBad.Add(1)
+	}
 }
 
 // republished records one republish pass: keys set again, failures.
@@ -175,7 +210,7 @@ func (m *nodeMetrics) republished(original bool, keys, failed int) {
 
 func (lc *lookupCounts) metrics() LookupMetrics {
 	return LookupMetrics{
-		Count: lc.count, Found: lc.found, RPCs: lc.rpcs,
+		Count: lc.count, Found: lc.found, RPCs: lc.rpcs, Invalid: lc.invalid, Stale: lc.stale,
 		Seconds: lc.seconds.histogram(lookupSecondsBounds()),
 		Hops:    lc.hops.histogram(lookupHopsBounds()),
 	}
@@ -206,6 +241,10 @@ func (n *Node) Metrics() Metrics {
 	}
 	m.Republish = RepublishMetrics{
 		Keys: nm.republishKeys.Load(), Originals: nm.republishOriginals.Load(), Failed: nm.republishFailed.Load(),
+	}
+	m.Refused = RefusedMetrics{
+		BadRecord: nm.refusedBad.Load(), BadSignature: nm.refusedSig.Load(),
+		Stale: nm.refusedStale.Load(), SeqConflict: nm.refusedCAS.Load(),
 	}
 	if b := n.budget; b != nil {
 		m.Replies = ReplyMetrics{

@@ -85,7 +85,10 @@ func (n *Node) rpcStun(_ context.Context, req *rpcudp.Request) (any, error) {
 	return []any{req.From.Addr().String(), int(req.From.Port())}, nil
 }
 
-// rpcStore serves store [sender_id, key, value] -> true.
+// rpcStore serves store [sender_id, key, value] -> true. A value its
+// namespace's Validator refuses, or that would replace a better one held,
+// is not stored: the answer is an error reply (a Go writer learns why; a
+// Python writer ignores it and times out).
 func (n *Node) rpcStore(_ context.Context, req *rpcudp.Request) (any, error) {
 	args, err := rawArgs(req, 3)
 	if err != nil {
@@ -106,7 +109,9 @@ func (n *Node) rpcStore(_ context.Context, req *rpcudp.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.storage.Put(key, v, opts); err != nil {
+	if err := n.putChecked(key, v, opts); err != nil {
+		n.metrics.refused(err)
+		n.log.Debug("kademlia: store refused", "key", key, "from", req.From, "err", err)
 		return nil, fmt.Errorf("store %s: %w", key, err)
 	}
 	n.log.Debug("kademlia: stored", "key", key, "from", req.From, "ttl", opts.TTL)

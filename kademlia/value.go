@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -292,4 +293,81 @@ func valBytesRepr(p []byte) string {
 	}
 	sb.WriteByte(quote)
 	return sb.String()
+}
+
+// --- namespaced values (envelopes) ---
+
+// envelopeMagic and envelopeVersion begin a namespaced value's bytes
+// (PROTOCOL.md, "Namespaced values").
+const (
+	envelopeMagic   = "KDHT"
+	envelopeVersion = 1
+	// maxNamespaceLen bounds a namespace's length in bytes.
+	maxNamespaceLen = 32
+)
+
+// EnvelopeValue returns body as a value of namespace: one msgpack bin
+// holding the envelope header and body (PROTOCOL.md), which Python nodes
+// store as any bytes and Go nodes check with the namespace's Validator
+// (Config.Validators). namespace is 1 to 32 printable ASCII characters.
+func EnvelopeValue(namespace string, body []byte) (Value, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return Value{}, err
+	}
+	b := make([]byte, 0, len(envelopeMagic)+2+len(namespace)+len(body))
+	b = append(b, envelopeMagic...)
+	b = append(b, envelopeVersion, byte(len(namespace)))
+	b = append(b, namespace...)
+	b = append(b, body...)
+	v, err := EncodeValue(b)
+	if err == nil && v.Len() > MaxValueSize {
+		err = fmt.Errorf("kademlia: envelope: %w: the value takes %d bytes, at most %d fit a store request",
+			rpcudp.ErrMessageTooLarge, v.Len(), MaxValueSize)
+	}
+	return v, err
+}
+
+// checkNamespace refuses empty, long or non-printable namespaces.
+func checkNamespace(ns string) error {
+	if len(ns) == 0 || len(ns) > maxNamespaceLen {
+		return fmt.Errorf("%w: namespace %q: 1 to %d characters", ErrValueType, ns, maxNamespaceLen)
+	}
+	for i := range len(ns) {
+		if ns[i] <= ' ' || ns[i] > '~' {
+			return fmt.Errorf("%w: namespace %q: printable ASCII only", ErrValueType, ns)
+		}
+	}
+	return nil
+}
+
+// Envelope returns the namespace and body of a namespaced value (one made
+// by EnvelopeValue or Record.Encode); ok is false for any other value.
+// body shares v's memory: do not modify it.
+func (v Value) Envelope() (namespace string, body []byte, ok bool) {
+	ns, body, err := v.envelope()
+	return ns, body, err == nil && ns != ""
+}
+
+// envelope splits a namespaced value. A plain value (not a bin, or a bin
+// without the magic and version) returns "" and no error; a bin with the
+// magic and version but a malformed header returns an error wrapping
+// ErrBadRecord.
+func (v Value) envelope() (string, []byte, error) {
+	if len(v.raw) == 0 || wire.KindOf(v.raw[0]) != wire.Bin {
+		return "", nil, nil
+	}
+	b, _, err := wire.ReadBin(v.raw)
+	if err != nil || len(b) < len(envelopeMagic)+1 || string(b[:len(envelopeMagic)]) != envelopeMagic ||
+		b[len(envelopeMagic)] != envelopeVersion {
+		return "", nil, nil
+	}
+	b = b[len(envelopeMagic)+1:]
+	if len(b) < 1 || int(b[0]) > len(b)-1 {
+		return "", nil, fmt.Errorf("%w: truncated envelope header", ErrBadRecord)
+	}
+	ns := string(b[1 : 1+int(b[0])])
+	if err := checkNamespace(ns); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrBadRecord, err)
+	}
+	return ns, b[1+len(ns):], nil
 }

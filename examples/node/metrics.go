@@ -39,6 +39,7 @@ type nodeCollector struct {
 	handOffNewcomers, handOffUnproved, handOffKeys, handOffBytes                 *prometheus.Desc
 	handOffFailed, handOffSkipped, handOffThrottled                              *prometheus.Desc
 	replies, replyBytes, replySources, republished, republishFailed              *prometheus.Desc
+	lookupCopies, storesRefused                                                  *prometheus.Desc
 }
 
 func newNodeCollector(metrics func() kademlia.Metrics) *nodeCollector {
@@ -64,6 +65,8 @@ func newNodeCollector(metrics func() kademlia.Metrics) *nodeCollector {
 		lookupRPCs:         desc("lookup_rpcs_total", "find_node and find_value requests lookups sent, by kind.", "kind"),
 		lookupSeconds:      desc("lookup_duration_seconds", "Duration of iterative lookups, by kind.", "kind"),
 		lookupHops:         desc("lookup_hops", "Hops of iterative lookups, by kind.", "kind"),
+		lookupCopies:       desc("lookup_bad_copies_total", "Copies value lookups were answered that were invalid or stale.", "why"),
+		storesRefused:      desc("stores_refused_total", "Store requests refused by the value's validator, by reason.", "reason"),
 		handOffNewcomers:   desc("handoff_newcomers_total", "Newly seen contacts that had keys to be handed."),
 		handOffUnproved:    desc("handoff_unproved_total", "Newcomers that did not answer the ping a hand-off starts with."),
 		handOffKeys:        desc("handoff_keys_total", "Keys handed to newcomers."),
@@ -87,6 +90,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.storedKeys, c.storedBytes, c.lookups, c.lookupsFound, c.lookupRPCs, c.lookupSeconds, c.lookupHops,
 		c.handOffNewcomers, c.handOffUnproved, c.handOffKeys, c.handOffBytes, c.handOffFailed,
 		c.handOffSkipped, c.handOffThrottled, c.replies, c.replyBytes, c.replySources, c.republished, c.republishFailed,
+		c.lookupCopies, c.storesRefused,
 	} {
 		ch <- d
 	}
@@ -121,6 +125,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.republished, m.Republish.Keys, "hourly")
 	counter(ch, c.republished, m.Republish.Originals, "original")
 	counter(ch, c.republishFailed, m.Republish.Failed)
+	counter(ch, c.lookupCopies, m.ValueLookups.Invalid, "invalid")
+	counter(ch, c.lookupCopies, m.ValueLookups.Stale, "stale")
+	f := m.Refused
+	for reason, v := range map[string]uint64{
+		"bad_record": f.BadRecord, "bad_signature": f.BadSignature, "stale": f.Stale, "seq_conflict": f.SeqConflict,
+	} {
+		counter(ch, c.storesRefused, v, reason)
+	}
 }
 
 func (c *nodeCollector) collectRPC(ch chan<- prometheus.Metric, s rpcudp.Stats) {

@@ -143,6 +143,8 @@ func TestNodeMetrics(t *testing.T) {
 		{`kademlia_handoff_keys_total`, 0},
 		{`kademlia_reply_budget_answers_total{decision="dropped"}`, 0},
 		{`kademlia_republished_keys_total{kind="hourly"}`, 0},
+		{`kademlia_stores_refused_total{reason="bad_signature"}`, 0},
+		{`kademlia_lookup_bad_copies_total{why="stale"}`, 0},
 	} {
 		v, ok := sample(text, tt.metric)
 		if !ok || v < tt.min {

@@ -1,0 +1,79 @@
+package kademlia
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// Key pairs for signed records: ed25519 keys (crypto/ed25519; make one
+// with ed25519.GenerateKey), kept in a file as the hex of the 32-byte seed.
+
+// errBadKey reports a key file or hex key that cannot be parsed.
+var errBadKey = errors.New("kademlia: bad ed25519 key")
+
+// MarshalPrivateKey returns the text of a key file for priv: the hex of
+// its 32-byte seed and a newline. Keep it secret.
+func MarshalPrivateKey(priv ed25519.PrivateKey) []byte {
+	return append(hex.AppendEncode(nil, priv.Seed()), '\n')
+}
+
+// ParsePrivateKey reads the text MarshalPrivateKey makes (64 hex digits;
+// surrounding white space is ignored).
+func ParsePrivateKey(text []byte) (ed25519.PrivateKey, error) {
+	seed, err := hex.DecodeString(string(bytes.TrimSpace(text)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%w: want %d hex digits of a private key seed", errBadKey, 2*ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// ParsePublicKey reads a public key in hex (64 hex digits, as
+// hex.EncodeToString(pub) prints it).
+func ParsePublicKey(hexText string) (ed25519.PublicKey, error) {
+	b, err := hex.DecodeString(string(bytes.TrimSpace([]byte(hexText))))
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: want %d hex digits of a public key", errBadKey, 2*ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// LoadOrCreateKey reads the private key in the file at path
+// (MarshalPrivateKey's text) or, when there is no such file, creates it
+// with a new random key, readable by its owner only (mode 0600). created
+// reports that the key is new.
+func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err error) {
+	text, err := os.ReadFile(path)
+	if err == nil {
+		priv, err := ParsePrivateKey(text)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return priv, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	_, priv, err = ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := f.Write(MarshalPrivateKey(priv)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, false, err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return nil, false, err
+	}
+	return priv, true, nil
+}
