@@ -176,7 +176,7 @@ func (l *lookup) fill() {
 		l.inflight++
 		l.stats.RPCs++
 		l.pace.sent(c.ID)
-		go l.n.query(l.ctx, c, l.target, l.wantValue, l.results)
+		go l.n.query(l.ctx, c, l.target, l.wantValue, l.pol.quorum > 1, l.results)
 	}
 }
 
@@ -204,13 +204,8 @@ func (l *lookup) receive(r queryResult) {
 	case r.hasValue:
 		l.cands.markAnswered(r.peer.ID)
 		l.answered++
-		if _, err := l.n.cfg.guard.check(l.target, r.value, l.pol.ns); err != nil {
-			l.n.log.Debug("kademlia: lookup: invalid value ignored", "key", l.target, "peer", r.peer, "err", err)
-			l.invalid = append(l.invalid, r.peer)
-			l.stats.Invalid++
-		} else {
-			l.values = append(l.values, r)
-		}
+		l.takeValue(r)
+		l.addCandidates(r) // a quorum read's holders name contacts too (see query)
 	default:
 		l.cands.markAnswered(r.peer.ID)
 		l.answered++
@@ -253,13 +248,31 @@ func (l *lookup) receiveReady() {
 //
 // A query cut short this way that was slow (see pace) counts as a failure
 // of its peer: it makes the contact suspect, and a probe then checks it.
+//
+// A value that arrived meanwhile still counts: its holder is repaired
+// too if its copy is stale or invalid (see result).
 func (l *lookup) drain() {
 	for ; l.inflight > 0; l.inflight-- {
 		r := <-l.results
 		if r.err != nil && l.pace.isSlow(r.peer.ID) && l.n.ctx.Err() == nil {
 			l.n.rt.record(l.n.ctx, r.peer, errSlowPeer)
 		}
+		if r.err == nil && r.hasValue {
+			l.takeValue(r)
+		}
 	}
+}
+
+// takeValue keeps a value answered, or the peer that answered it if its
+// validator refuses it.
+func (l *lookup) takeValue(r queryResult) {
+	if _, err := l.n.cfg.guard.check(l.target, r.value, l.pol.ns); err != nil {
+		l.n.log.Debug("kademlia: lookup: invalid value ignored", "key", l.target, "peer", r.peer, "err", err)
+		l.invalid = append(l.invalid, r.peer)
+		l.stats.Invalid++
+		return
+	}
+	l.values = append(l.values, r)
 }
 
 // result sums the lookup up and, for a value found, starts the caching
@@ -298,10 +311,19 @@ func (l *lookup) result() lookupResult {
 }
 
 // query asks one peer during a lookup and sends the outcome to out.
-func (n *Node) query(ctx context.Context, c Contact, target ID, wantValue bool, out chan<- queryResult) {
+//
+// With descend (a quorum read), a peer that answers with a value is also
+// asked find_node: a node holding a value names no contacts (Python's
+// protocol), so a ring of holders of stale copies planted just outside
+// the K closest would otherwise keep the lookup from ever reaching the K
+// closest, which hold the newest (TestSuiteRecordsPoisoned).
+func (n *Node) query(ctx context.Context, c Contact, target ID, wantValue, descend bool, out chan<- queryResult) {
 	r := queryResult{peer: c}
 	if wantValue {
 		r.value, r.hasValue, r.contacts, r.err = n.callFindValue(ctx, c, target)
+		if descend && r.err == nil && r.hasValue {
+			r.contacts, _ = n.callFindNode(ctx, c, target)
+		}
 	} else {
 		r.contacts, r.err = n.callFindNode(ctx, c, target)
 	}

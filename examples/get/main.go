@@ -5,6 +5,7 @@
 // Usage:
 //
 //	go run ./examples/get [-timeout 5s] [-v] HOST PORT KEY
+//	go run ./examples/get -pub HEX [-timeout 5s] [-v] HOST PORT NAME
 //
 // It listens on an ephemeral UDP port (127.0.0.1:0 for a loopback IPv4
 // HOST, 0.0.0.0:0 for any other IPv4 HOST, [::]:0 for an IPv6 HOST),
@@ -17,10 +18,22 @@
 // when it is not; and exits 2 with a message on stderr on bad arguments or
 // when the bootstrap node does not answer. -timeout is how long each RPC
 // waits for its answer (Python's kademlia waits 5 s).
+//
+// With -pub HEX it reads the signed record of the ed25519 public key HEX
+// (64 hex digits, as examples/set -sign prints it) under the salt NAME
+// instead: it collects copies from several nodes (kademlia's quorum read),
+// ignores forged, truncated and foreign copies, and prints the value (as
+// text) of the valid record with the highest sequence number as
+//
+//	Get result: VALUE
+//
+// exiting 0; with no valid record, "Get result: None" and exit 1; on a bad
+// -pub, exit 2.
 package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,7 +66,8 @@ const (
 	exitError    = 2
 )
 
-const usage = "usage: get [-timeout 5s] [-v] HOST PORT KEY"
+const usage = "usage: get [-timeout 5s] [-v] HOST PORT KEY\n" +
+	"       get -pub HEX [-timeout 5s] [-v] HOST PORT NAME"
 
 // run is the whole command: args exclude the program name. It returns the
 // exit code.
@@ -62,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 5*time.Second, "how long each RPC waits for its answer")
 	verbose := fs.Bool("v", false, "debug logging on stderr")
+	pubHex := fs.String("pub", "", "read the signed record of the ed25519 public key `HEX` under the salt NAME")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usage)
 		fs.PrintDefaults()
@@ -81,6 +96,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "get: -timeout must be positive")
 		return exitError
 	}
+	var pub ed25519.PublicKey
+	if *pubHex != "" {
+		var err error
+		if pub, err = kademlia.ParsePublicKey(*pubHex); err != nil {
+			fmt.Fprintln(stderr, "get: -pub:", err)
+			return exitError
+		}
+	}
 	boot, err := resolve(host, port)
 	if err != nil {
 		fmt.Fprintln(stderr, "get:", err)
@@ -97,8 +120,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer node.Close()
+	return get(ctx, node, pub, key, stdout, stderr)
+}
 
-	v, found, err := node.Get(ctx, key)
+// get looks key up (the record of pub under the salt key when pub is not
+// nil), prints the result and returns the exit code.
+func get(ctx context.Context, node *kademlia.Node, pub ed25519.PublicKey, key string, stdout, stderr io.Writer) int {
+	var text string
+	var found bool
+	var err error
+	if pub != nil {
+		var r kademlia.Record
+		r, found, err = node.GetRecord(ctx, pub, []byte(key), kademlia.GetOptions{})
+		text = string(r.Value)
+	} else {
+		var v kademlia.Value
+		v, found, err = node.Get(ctx, key)
+		text = v.String()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "get:", err)
 		return exitError
@@ -107,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "Get result: None")
 		return exitNotFound
 	}
-	fmt.Fprintln(stdout, "Get result:", v.String())
+	fmt.Fprintln(stdout, "Get result:", text)
 	return exitFound
 }
 
