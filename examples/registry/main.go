@@ -6,26 +6,51 @@
 //
 // Usage:
 //
-//	registry announce -join HOST:PORT -name NAME -addr SERVICE_ADDR [-ttl 30s]
-//	registry lookup   -join HOST:PORT -name NAME
+//	registry announce -join HOST:PORT -name NAME -addr SERVICE_ADDR [-ttl 30s] [-key FILE]
+//	registry lookup   -join HOST:PORT -name NAME [-key FILE | -owner HEX]
+//	registry call     -join HOST:PORT -name NAME [-key FILE | -owner HEX] [-server ADDR | -fanout] METHOD [ARG...]
 //
-// Both join the DHT through the node at HOST:PORT (e.g. one run with
+// All join the DHT through the node at HOST:PORT (e.g. one run with
 // ./examples/node) from an ephemeral UDP port. announce publishes NAME ->
 // SERVICE_ADDR and renews it every TTL/3 until interrupted (SIGINT or
 // SIGTERM); it then withdraws the record so it vanishes at once. lookup
 // prints the live addresses of NAME, one per line, and exits 1 when there
 // are none. Both exit 2 on bad arguments or when HOST:PORT does not answer.
 //
+// call calls METHOD on one live server of NAME, with each ARG written in
+// JSON as for examples/call, and prints the reply as examples/call does. It
+// tries the live servers in a random order, moving to the next when one does
+// not answer within -timeout. -server ADDR calls that server only (it must
+// be one of NAME's live announcements); -fanout calls all of them at once
+// and prints one JSON line per server, in address order:
+//
+//	{"server":"127.0.0.1:7001","reply":"Hello"}
+//	{"server":"127.0.0.1:7002","error":{"code":1,"message":"no luck"}}
+//	{"server":"127.0.0.1:7003","error":{"message":"No response received."}}
+//
+// call's exit status is examples/call's: 0 for a reply, 1 for an error
+// reply, 2 when no server answered (or none is live), 3 for bad usage or a
+// local failure (HOST:PORT not answering included); under -fanout, the
+// worst of the servers'.
+//
 // Common flags: -timeout (how long each RPC waits, default 5s), -listen
 // (the local UDP address; default chosen from HOST) and -v (debug logs).
 //
-// Records live under the DHT keys "registry:NAME:0" to "registry:NAME:15"
-// as strings "ADDR|EXPIRY_UNIX_MILLIS", so Python kademlia nodes store and
-// serve them too; see Registry.
+// Announcements are signed records (kademlia.Record): nobody without the
+// signing key can add, overwrite or withdraw one. With -key FILE, announce
+// signs with the ed25519 key in FILE (created, mode 0600, when missing) and
+// prints its public key in hex; lookup and call then read the
+// announcements of that key, given as -owner HEX (or as -key FILE, read
+// only). Without either, a name is open: its key is derived from the name
+// (OpenKey), so anybody may announce under it. Each record lives under the
+// salt "registry:NAME:SLOT" (SLOT 0 to 15) and holds the string
+// "ADDR|EXPIRY_UNIX_MILLIS"; Python kademlia nodes store and serve the
+// records as bytes. See Registry.
 package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,14 +83,17 @@ const (
 )
 
 const usage = `usage:
-  registry announce -join HOST:PORT -name NAME -addr SERVICE_ADDR [-ttl 30s]
-  registry lookup   -join HOST:PORT -name NAME`
+  registry announce -join HOST:PORT -name NAME -addr SERVICE_ADDR [-ttl 30s] [-key FILE]
+  registry lookup   -join HOST:PORT -name NAME [-key FILE | -owner HEX]
+  registry call     -join HOST:PORT -name NAME [-key FILE | -owner HEX] [-server ADDR | -fanout] METHOD [ARG...]`
 
-// common are the flags both subcommands take.
+// common are the flags every subcommand takes.
 type common struct {
 	join    string
 	name    string
 	listen  string
+	key     string // -key FILE
+	owner   string // -owner HEX
 	timeout time.Duration
 	verbose bool
 }
@@ -76,6 +104,33 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", "", "local UDP address (default: an ephemeral port suited to HOST)")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long each RPC waits for its answer")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging on stderr")
+	fs.StringVar(&c.key, "key", "", "ed25519 key file: announce signs with it (creating it if missing); lookup and call read its announcements")
+	fs.StringVar(&c.owner, "owner", "", "lookup, call: the hex public key whose announcements to read (default: -key's, or the open name's)")
+}
+
+// registryConfig is the registry's configuration from the flags; create
+// says whether a missing -key file is created (announce) or an error.
+func (c *common) registryConfig(log *slog.Logger, create bool) (RegistryConfig, error) {
+	cfg := RegistryConfig{Logger: log}
+	var err error
+	switch {
+	case c.key != "" && create:
+		cfg.Key, _, err = kademlia.LoadOrCreateKey(c.key)
+	case c.key != "":
+		var text []byte
+		if text, err = os.ReadFile(c.key); err == nil {
+			cfg.Key, err = kademlia.ParsePrivateKey(text)
+		}
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("-key: %w", err)
+	}
+	if c.owner != "" {
+		if cfg.Owner, err = kademlia.ParsePublicKey(c.owner); err != nil {
+			return cfg, fmt.Errorf("-owner: %w", err)
+		}
+	}
+	return cfg, nil
 }
 
 func (c *common) check() error {
@@ -86,6 +141,8 @@ func (c *common) check() error {
 		return errors.New("-name is required")
 	case c.timeout <= 0:
 		return errors.New("-timeout must be positive")
+	case c.key != "" && c.owner != "":
+		return errors.New("-key and -owner exclude each other")
 	}
 	return nil
 }
@@ -115,6 +172,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			err = errors.New("-addr is required")
 		case *ttl < 3*time.Millisecond:
 			err = errors.New("-ttl is too short")
+		case c.owner != "":
+			err = errors.New("-owner is for lookup and call; announce signs with -key")
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "registry:", err)
@@ -130,6 +189,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 		return lookup(ctx, c, stdout, stderr)
+	case "call":
+		o, code, ok := parseCall(args[1:], stderr)
+		if !ok {
+			return code
+		}
+		return callService(ctx, o, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return exitOK
@@ -156,13 +221,21 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool
 
 func announce(ctx context.Context, c common, addr string, ttl time.Duration, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, c.verbose)
+	cfg, err := c.registryConfig(log, true)
+	if err != nil {
+		fmt.Fprintln(stderr, "registry:", err)
+		return exitError
+	}
 	node, err := join(ctx, c, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
 		return exitError
 	}
 	defer node.Close()
-	reg := NewRegistry(node, RegistryConfig{Logger: log})
+	if cfg.Key != nil {
+		fmt.Fprintf(stdout, "signing with %s, public key %x\n", c.key, []byte(cfg.Key.Public().(ed25519.PublicKey)))
+	}
+	reg := NewRegistry(node, cfg)
 	if err := reg.Announce(ctx, c.name, addr, ttl); err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
 		return exitError
@@ -186,13 +259,18 @@ func announce(ctx context.Context, c common, addr string, ttl time.Duration, std
 
 func lookup(ctx context.Context, c common, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, c.verbose)
+	cfg, err := c.registryConfig(log, false)
+	if err != nil {
+		fmt.Fprintln(stderr, "registry:", err)
+		return exitError
+	}
 	node, err := join(ctx, c, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
 		return exitError
 	}
 	defer node.Close()
-	addrs, err := NewRegistry(node, RegistryConfig{Logger: log}).Lookup(ctx, c.name)
+	addrs, err := NewRegistry(node, cfg).Lookup(ctx, c.name)
 	if err != nil {
 		fmt.Fprintln(stderr, "registry:", err)
 		return exitError

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"slices"
@@ -103,50 +104,81 @@ func TestRegistryExpiry(t *testing.T) {
 	lookupIs(t, look, "echo")
 }
 
-// mapDHT is an in-memory DHT for the registry's unit tests.
+// mapDHT is an in-memory DHT of signed records for the registry's unit
+// tests: it keeps the highest seq of each record and checks CAS as Go
+// holders do.
 type mapDHT struct {
 	mu   sync.Mutex
-	m    map[string]kademlia.Value
+	m    map[kademlia.ID]kademlia.Record
 	sets atomic.Int64
 	fail bool
 }
 
-func newMapDHT() *mapDHT { return &mapDHT{m: map[string]kademlia.Value{}} }
+func newMapDHT() *mapDHT { return &mapDHT{m: map[kademlia.ID]kademlia.Record{}} }
 
-func (d *mapDHT) GetWith(_ context.Context, key any, _ kademlia.GetOptions) (kademlia.Value, bool, error) {
+func (d *mapDHT) GetRecord(_ context.Context, pub ed25519.PublicKey, salt []byte, _ kademlia.GetOptions) (kademlia.Record, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail {
-		return kademlia.Value{}, false, errors.New("network down")
+		return kademlia.Record{}, false, errors.New("network down")
 	}
-	v, ok := d.m[key.(string)]
-	return v, ok, nil
+	r, ok := d.m[kademlia.RecordKey(pub, salt)]
+	return r, ok, nil
 }
 
-func (d *mapDHT) Set(_ context.Context, key any, value any) error {
-	v, err := kademlia.EncodeValue(value)
-	if err != nil {
-		return err
-	}
+func (d *mapDHT) PutRecord(_ context.Context, priv ed25519.PrivateKey, salt, value []byte, o kademlia.PutRecordOptions) (kademlia.Record, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail {
-		return errors.New("network down")
+		return kademlia.Record{}, errors.New("network down")
 	}
-	d.m[key.(string)] = v
+	key := kademlia.RecordKey(priv.Public().(ed25519.PublicKey), salt)
+	held := d.m[key]
+	seq := o.Seq
+	switch {
+	case o.ExpectSeq != nil && held.Seq > *o.ExpectSeq:
+		return kademlia.Record{}, kademlia.ErrSeqConflict
+	case seq == 0 && o.ExpectSeq != nil:
+		seq = *o.ExpectSeq + 1
+	case seq == 0:
+		seq = held.Seq + 1
+	}
+	if seq <= held.Seq {
+		return kademlia.Record{}, kademlia.ErrStaleRecord
+	}
+	r, err := kademlia.NewRecord(priv, salt, seq, value)
+	if err != nil {
+		return kademlia.Record{}, err
+	}
+	d.m[key] = r
 	d.sets.Add(1)
-	return nil
+	return r, nil
 }
 
-func (d *mapDHT) put(key string, v any) {
-	val, err := kademlia.EncodeValue(v)
-	if err != nil {
+// put stores value as the next record of priv under salt.
+func (d *mapDHT) put(priv ed25519.PrivateKey, salt, value string) {
+	d.mu.Lock()
+	fail := d.fail
+	d.fail = false
+	d.mu.Unlock()
+	if _, err := d.PutRecord(context.Background(), priv, []byte(salt), []byte(value), kademlia.PutRecordOptions{}); err != nil {
 		panic(err)
 	}
 	d.mu.Lock()
-	d.m[key] = val
+	d.fail = fail
 	d.mu.Unlock()
 }
+
+// get returns the record of pub under salt.
+func (d *mapDHT) get(pub ed25519.PublicKey, salt string) (kademlia.Record, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.m[kademlia.RecordKey(pub, []byte(salt))]
+	return r, ok
+}
+
+// openPub is the public key of name's open key.
+func openPub(name string) ed25519.PublicKey { return OpenKey(name).Public().(ed25519.PublicKey) }
 
 func TestRecordFormat(t *testing.T) {
 	dht := newMapDHT()
@@ -159,18 +191,20 @@ func TestRecordFormat(t *testing.T) {
 	if !ok {
 		t.Fatal("not announced")
 	}
-	v := dht.m[SlotKey("web", slot)]
+	rec, _ := dht.get(openPub("web"), SlotKey("web", slot))
 	want := fmt.Sprintf("[::1]:80|%d", clock.Now().Add(time.Minute).UnixMilli())
-	if x, _ := v.Interface(); x != want {
-		t.Errorf("record %#v, want the string %q", x, want)
+	if string(rec.Value) != want || rec.Seq != 1 {
+		t.Errorf("record seq %d %q, want seq 1 %q", rec.Seq, rec.Value, want)
 	}
 	if SlotKey("web", 3) != "registry:web:3" {
 		t.Errorf("SlotKey = %q", SlotKey("web", 3))
 	}
-	// Malformed or non-string records are ignored.
-	dht.put(SlotKey("web", (slot+1)%DefaultSlots), 42)
-	dht.put(SlotKey("web", (slot+2)%DefaultSlots), "no expiry")
-	dht.put(SlotKey("web", (slot+3)%DefaultSlots), "addr|soon")
+	// Malformed records, and records of another key, are ignored.
+	dht.put(OpenKey("web"), SlotKey("web", (slot+1)%DefaultSlots), "42")
+	dht.put(OpenKey("web"), SlotKey("web", (slot+2)%DefaultSlots), "no expiry")
+	dht.put(OpenKey("web"), SlotKey("web", (slot+3)%DefaultSlots), "addr|soon")
+	live := record{addr: "[::1]:81", expires: clock.Now().Add(time.Minute)}.encode()
+	dht.put(OpenKey("other"), SlotKey("web", (slot+4)%DefaultSlots), live)
 	lookupIs(t, r, "web", "[::1]:80")
 }
 
@@ -228,7 +262,7 @@ func TestRenewMovesOffATakenSlot(t *testing.T) {
 	}
 	slot, _ := a.Slot("q", "127.0.0.1:1")
 	// B wrote the same slot last (both saw it empty).
-	dht.put(SlotKey("q", slot), record{addr: "127.0.0.1:2", expires: clock.Now().Add(30 * time.Second)}.encode())
+	dht.put(OpenKey("q"), SlotKey("q", slot), record{addr: "127.0.0.1:2", expires: clock.Now().Add(30 * time.Second)}.encode())
 	lookupIs(t, a, "q", "127.0.0.1:2")
 	if err := a.Renew(ctx); err != nil {
 		t.Fatal(err)

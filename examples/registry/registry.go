@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -18,15 +20,20 @@ import (
 // DefaultSlots is how many DHT keys hold the records of one name.
 const DefaultSlots = 16
 
-// ErrFull is returned by Announce when every slot of a name holds a live
-// record of another address.
-var ErrFull = errors.New("registry: every slot of the name is taken")
+var (
+	// ErrFull is returned by Announce when every slot of a name holds a
+	// live record of another address.
+	ErrFull = errors.New("registry: every slot of the name is taken")
+	// ErrNameTooLong: the slot salts of the name would not fit a record's
+	// salt (kademlia.MaxSaltSize bytes).
+	ErrNameTooLong = errors.New("registry: name too long")
+)
 
 // DHT is the part of *kademlia.Node the registry uses.
 type DHT interface {
-	// GetWith is called with SkipLocal: a slot is read from the network.
-	GetWith(ctx context.Context, key any, o kademlia.GetOptions) (kademlia.Value, bool, error)
-	Set(ctx context.Context, key any, value any) error
+	// GetRecord is called with SkipLocal: a slot is read from the network.
+	GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, o kademlia.GetOptions) (kademlia.Record, bool, error)
+	PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, o kademlia.PutRecordOptions) (kademlia.Record, error)
 }
 
 // RegistryConfig tunes a Registry. Zero fields take the defaults.
@@ -38,6 +45,13 @@ type RegistryConfig struct {
 	Now func() time.Time
 	// Logger gets renewal failures (default: discarded).
 	Logger *slog.Logger
+	// Key signs the announcements of this registry (Announce, Renew,
+	// Withdraw): only its holder can write, overwrite or withdraw them.
+	// Nil: each name's OpenKey, which anybody can compute.
+	Key ed25519.PrivateKey
+	// Owner is the key whose announcements Lookup reads. Nil: Key's public
+	// key, or each name's open key when Key is nil too.
+	Owner ed25519.PublicKey
 }
 
 // Registry is service discovery on a Kademlia DHT, in the manner of RPyC's
@@ -45,23 +59,28 @@ type RegistryConfig struct {
 // renewing it; a service that stops renewing vanishes after its TTL without
 // anyone deleting anything.
 //
-// Representation: a name owns Slots DHT keys "registry:NAME:SLOT" (SLOT in
-// 0..Slots-1). Each holds a string record "ADDR|EXPIRY_UNIX_MILLIS", a
-// Python-compatible value. A service starts probing at the slot its address
-// hashes to and takes the first slot that is empty, expired or already its
-// own. Lookup reads every slot of the name at once and keeps the records
-// whose expiry is still ahead. Expiries are wall-clock times of the
-// announcer, so clocks should roughly agree (within a fraction of the TTL).
+// Representation: a name's services are signed records (kademlia.Record)
+// of one owner key under the salts SlotKey(NAME, SLOT), SLOT in
+// 0..Slots-1, each "ADDR|EXPIRY_UNIX_MILLIS". Go nodes keep only validly
+// signed records of a higher seq than they hold, and reads keep the newest
+// valid copy: without the owner's private key nobody can add, overwrite or
+// withdraw a service, nor bring an old record back. The replicas of a
+// service share the owner key (one key file); lookups take its public key.
+// Without keys, a name's OpenKey is used: anybody can write those records.
 //
-// Two services racing for one empty slot may both write it; the DHT keeps
-// the last write. The loser sees the other's live record at its next
-// renewal (TTL/3 later) and moves to another slot, well before its own
-// record would have expired.
+// A service probes from the slot its address hashes to and takes the first
+// slot empty, expired or already its own, with a compare-and-swap on the
+// seq it read: of two replicas racing for a slot, the loser re-reads and
+// takes another. Lookup reads every slot at once and keeps the records
+// whose expiry is ahead. Expiries are the announcer's wall-clock times, so
+// clocks should roughly agree (within a fraction of the TTL).
 type Registry struct {
 	dht   DHT
 	slots int
 	now   func() time.Time
 	log   *slog.Logger
+	key   ed25519.PrivateKey // nil: open keys
+	owner ed25519.PublicKey  // nil: key's, or open keys
 
 	mu  sync.Mutex
 	ads map[adKey]*announcement
@@ -74,6 +93,7 @@ type announcement struct {
 	name, addr string
 	ttl        time.Duration
 	slot       int
+	seq        uint64 // of the last record written
 }
 
 // NewRegistry returns a registry working on dht.
@@ -87,12 +107,47 @@ func NewRegistry(dht DHT, cfg RegistryConfig) *Registry {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{dht: dht, slots: cfg.Slots, now: cfg.Now, log: cfg.Logger, ads: map[adKey]*announcement{}}
+	if cfg.Owner == nil && cfg.Key != nil {
+		cfg.Owner = cfg.Key.Public().(ed25519.PublicKey)
+	}
+	return &Registry{dht: dht, slots: cfg.Slots, now: cfg.Now, log: cfg.Logger, key: cfg.Key, owner: cfg.Owner,
+		ads: map[adKey]*announcement{}}
 }
 
-// SlotKey is the DHT key of one slot of name.
+// SlotKey is the record salt of one slot of name.
 func SlotKey(name string, slot int) string {
 	return "registry:" + name + ":" + strconv.Itoa(slot)
+}
+
+// OpenKey is the key of an open name: derived from the name alone, so that
+// registries without keys agree on it, and anybody can sign with it.
+func OpenKey(name string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("registry open name\x00" + name))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// keys returns the key announcements of name are signed with, its public
+// key, and the key whose records of name Lookup reads.
+func (r *Registry) keys(name string) (signer ed25519.PrivateKey, pub, owner ed25519.PublicKey) {
+	signer, owner = r.key, r.owner
+	if signer == nil {
+		signer = OpenKey(name)
+	}
+	if owner == nil {
+		owner = OpenKey(name).Public().(ed25519.PublicKey)
+	}
+	return signer, signer.Public().(ed25519.PublicKey), owner
+}
+
+// checkName reports an empty name, or one too long for a slot's salt.
+func (r *Registry) checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("registry: empty name")
+	case len(SlotKey(name, r.slots-1)) > kademlia.MaxSaltSize:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrNameTooLong, len(name), kademlia.MaxSaltSize-len(SlotKey("", r.slots-1)))
+	}
+	return nil
 }
 
 // record is one decoded slot value.
@@ -106,15 +161,7 @@ func (r record) encode() string {
 }
 
 // parseRecord decodes "ADDR|EXPIRY_UNIX_MILLIS".
-func parseRecord(v kademlia.Value) (record, bool) {
-	x, err := v.Interface()
-	if err != nil {
-		return record{}, false
-	}
-	s, ok := x.(string)
-	if !ok {
-		return record{}, false
-	}
+func parseRecord(s string) (record, bool) {
 	i := strings.LastIndexByte(s, '|')
 	if i <= 0 {
 		return record{}, false
@@ -129,41 +176,40 @@ func parseRecord(v kademlia.Value) (record, bool) {
 // slotState is what one slot read returned.
 type slotState struct {
 	rec     record
-	present bool // a well-formed record is stored
+	present bool   // a well-formed announcement is stored
+	seq     uint64 // the record's seq (0: no record)
 	err     error
 }
 
-// readSlot reads one slot from the network. It skips the node's own copy:
-// the copy a node keeps of its own Set would hide another service's later
-// write.
-func (r *Registry) readSlot(ctx context.Context, name string, slot int) slotState {
-	v, found, err := r.dht.GetWith(ctx, SlotKey(name, slot), kademlia.GetOptions{SkipLocal: true})
+// readSlot reads one slot of the records of pub from the network. It skips
+// the node's own copy: the copy a node keeps of its own put would hide
+// another replica's later write.
+func (r *Registry) readSlot(ctx context.Context, pub ed25519.PublicKey, name string, slot int) slotState {
+	rec, found, err := r.dht.GetRecord(ctx, pub, []byte(SlotKey(name, slot)), kademlia.GetOptions{SkipLocal: true})
 	if err != nil {
 		return slotState{err: err}
 	}
 	if !found {
 		return slotState{}
 	}
-	rec, ok := parseRecord(v)
-	return slotState{rec: rec, present: ok}
+	ad, ok := parseRecord(string(rec.Value))
+	return slotState{rec: ad, present: ok, seq: rec.Seq}
 }
 
-// readSlots reads every slot of name concurrently. It fails only when every
-// read failed.
-func (r *Registry) readSlots(ctx context.Context, name string) ([]slotState, error) {
+// readSlots reads every slot of the records of pub under name
+// concurrently. It fails only when every read failed.
+func (r *Registry) readSlots(ctx context.Context, pub ed25519.PublicKey, name string) ([]slotState, error) {
 	states := make([]slotState, r.slots)
 	var wg sync.WaitGroup
 	for i := range states {
-		wg.Go(func() { states[i] = r.readSlot(ctx, name, i) })
+		wg.Go(func() { states[i] = r.readSlot(ctx, pub, name, i) })
 	}
 	wg.Wait()
 	var errs []error
 	for _, s := range states {
-		if s.err != nil {
-			errs = append(errs, s.err)
-		}
+		errs = append(errs, s.err)
 	}
-	if len(errs) == len(states) {
+	if !slices.Contains(errs, nil) {
 		return nil, fmt.Errorf("registry: reading %q: %w", name, errors.Join(errs...))
 	}
 	return states, nil
@@ -178,10 +224,11 @@ func (s slotState) live(now time.Time) bool {
 // have not expired. All slots are read concurrently; it fails only when
 // every read failed (a slot that could not be read is skipped).
 func (r *Registry) Lookup(ctx context.Context, name string) ([]string, error) {
-	if name == "" {
-		return nil, errors.New("registry: empty name")
+	if err := r.checkName(name); err != nil {
+		return nil, err
 	}
-	states, err := r.readSlots(ctx, name)
+	_, _, owner := r.keys(name)
+	states, err := r.readSlots(ctx, owner, name)
 	if err != nil {
 		return nil, err
 	}
@@ -200,9 +247,10 @@ func (r *Registry) Lookup(ctx context.Context, name string) ([]string, error) {
 // Renew and Run renew. It returns ErrFull when every slot holds another
 // live address. Announcing the same (name, addr) again updates its TTL.
 func (r *Registry) Announce(ctx context.Context, name, addr string, ttl time.Duration) error {
+	if err := r.checkName(name); err != nil {
+		return err
+	}
 	switch {
-	case name == "":
-		return errors.New("registry: empty name")
 	case addr == "":
 		return errors.New("registry: empty address")
 	case ttl <= 0:
@@ -230,12 +278,6 @@ func (r *Registry) Slot(name, addr string) (int, bool) {
 	return a.slot, true
 }
 
-// announces reports whether (name, addr) is still being announced.
-func (r *Registry) announces(name, addr string) bool {
-	_, ok := r.Slot(name, addr)
-	return ok
-}
-
 // preferredSlot is where addr starts probing.
 func (r *Registry) preferredSlot(addr string) int {
 	h := fnv.New32a()
@@ -243,9 +285,27 @@ func (r *Registry) preferredSlot(addr string) int {
 	return int(h.Sum32() % uint32(r.slots))
 }
 
-// claim picks a slot for a and writes its record there.
+// claimAttempts bounds the slot claims of one Announce or renewal that
+// lose a compare-and-swap to another replica.
+const claimAttempts = 3
+
+// claim picks a slot for a and writes its record there. A claim that loses
+// a race for the slot (another replica wrote it since it was read) reads
+// the slots again and picks anew.
 func (r *Registry) claim(ctx context.Context, a *announcement) error {
-	states, err := r.readSlots(ctx, a.name)
+	var err error
+	for range claimAttempts {
+		if err = r.claimOnce(ctx, a); !errors.Is(err, kademlia.ErrSeqConflict) {
+			return err
+		}
+		r.log.Info("lost a slot to another writer; retrying", "name", a.name, "addr", a.addr, "slot", a.slot)
+	}
+	return err
+}
+
+func (r *Registry) claimOnce(ctx context.Context, a *announcement) error {
+	_, pub, _ := r.keys(a.name)
+	states, err := r.readSlots(ctx, pub, a.name)
 	if err != nil {
 		return err
 	}
@@ -272,15 +332,23 @@ func (r *Registry) claim(ctx context.Context, a *announcement) error {
 	if slot < 0 {
 		return fmt.Errorf("%w: %q has %d live services", ErrFull, a.name, r.slots)
 	}
-	a.slot = slot
-	return r.write(ctx, a, now.Add(a.ttl))
+	a.slot, a.seq = slot, 0
+	return r.write(ctx, a, states[slot].seq, now.Add(a.ttl))
 }
 
-func (r *Registry) write(ctx context.Context, a *announcement, expires time.Time) error {
-	rec := record{addr: a.addr, expires: expires}.encode()
-	if err := r.dht.Set(ctx, SlotKey(a.name, a.slot), rec); err != nil {
+// write signs and stores a's record with the given expiry, replacing the
+// record of seq expect (or a's own last one, if newer): a holder with a
+// newer record refuses it (kademlia.ErrSeqConflict).
+func (r *Registry) write(ctx context.Context, a *announcement, expect uint64, expires time.Time) error {
+	expect = max(expect, a.seq)
+	value := []byte(record{addr: a.addr, expires: expires}.encode())
+	signer, _, _ := r.keys(a.name)
+	rec, err := r.dht.PutRecord(ctx, signer, []byte(SlotKey(a.name, a.slot)), value,
+		kademlia.PutRecordOptions{ExpectSeq: &expect})
+	if err != nil {
 		return fmt.Errorf("registry: announcing %s as %q: %w", a.addr, a.name, err)
 	}
+	a.seq = rec.Seq
 	return nil
 }
 
@@ -298,25 +366,29 @@ func (r *Registry) Renew(ctx context.Context) error {
 }
 
 func (r *Registry) renew(ctx context.Context, a announcement) error {
-	s := r.readSlot(ctx, a.name, a.slot)
-	if !r.announces(a.name, a.addr) {
+	_, pub, _ := r.keys(a.name)
+	s := r.readSlot(ctx, pub, a.name, a.slot)
+	if _, ok := r.Slot(a.name, a.addr); !ok {
 		return nil // withdrawn meanwhile: do not bring it back
 	}
 	now := r.now()
+	var err error
 	if s.err == nil && s.live(now) && s.rec.addr != a.addr {
-		// Someone overwrote our slot: find another one.
+		// Another replica took our slot: find another one.
 		r.log.Info("slot taken over; moving", "name", a.name, "addr", a.addr, "slot", a.slot, "by", s.rec.addr)
-		if err := r.claim(ctx, &a); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		if cur, ok := r.ads[adKey{a.name, a.addr}]; ok {
-			cur.slot = a.slot
-		}
-		r.mu.Unlock()
-		return nil
+		err = r.claim(ctx, &a)
+	} else if err = r.write(ctx, &a, s.seq, now.Add(a.ttl)); errors.Is(err, kademlia.ErrSeqConflict) {
+		err = r.claim(ctx, &a) // someone wrote the slot since the read
 	}
-	return r.write(ctx, &a, now.Add(a.ttl))
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if cur, ok := r.ads[adKey{a.name, a.addr}]; ok {
+		cur.slot, cur.seq = a.slot, a.seq
+	}
+	r.mu.Unlock()
+	return nil
 }
 
 // announcements returns a snapshot of the announcements.
@@ -365,9 +437,10 @@ func (r *Registry) Run(ctx context.Context) error {
 	}
 }
 
-// Withdraw stops renewing (name, addr) and marks its record expired, so it
-// vanishes from lookups at once rather than after its TTL. The record is
-// left alone if another address has taken the slot meanwhile.
+// Withdraw stops renewing (name, addr) and marks its record expired, with
+// a higher seq, so it vanishes from lookups at once rather than after its
+// TTL. The record is left alone if another address has taken the slot
+// meanwhile.
 func (r *Registry) Withdraw(ctx context.Context, name, addr string) error {
 	r.mu.Lock()
 	a, ok := r.ads[adKey{name, addr}]
@@ -376,13 +449,12 @@ func (r *Registry) Withdraw(ctx context.Context, name, addr string) error {
 	if !ok {
 		return nil
 	}
-	s := r.readSlot(ctx, a.name, a.slot)
+	_, pub, _ := r.keys(name)
+	s := r.readSlot(ctx, pub, a.name, a.slot)
 	if s.err == nil && s.present && s.rec.addr != a.addr {
 		return nil
 	}
-	// The node keeps the expired record as its original publisher and
-	// would republish it every 24 hours while it runs; the command closes
-	// its node right after, and a later owner of the slot rewrites it at
-	// its next renewal anyway.
-	return r.write(ctx, a, r.now())
+	// (The node republishes the expired record daily while it runs; the
+	// command closes it right after.)
+	return r.write(ctx, a, s.seq, r.now())
 }
