@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // MethodsMethod is the wire name of the built-in introspection method: it
@@ -65,6 +67,24 @@ func (t *handlerTable) register(name string, h HandlerFunc) {
 	t.m.Store(&m)
 }
 
+// unregister removes name's handler and reports whether there was one.
+func (t *handlerTable) unregister(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.m.Load()
+	if _, ok := old[name]; !ok {
+		return false
+	}
+	m := make(map[string]handlerEntry, len(old))
+	for k, v := range old {
+		if k != name {
+			m[k] = v
+		}
+	}
+	t.m.Store(&m)
+	return true
+}
+
 func (t *handlerTable) names() []string {
 	m := *t.m.Load()
 	names := make([]string, 0, len(m))
@@ -107,6 +127,31 @@ func (e *Endpoint) Handle(name string, fn any) error {
 	}
 	e.handlers.register(name, h)
 	return nil
+}
+
+// Unhandle removes the handler registered under the wire name and reports
+// whether there was one. From then on requests for it get the unknown
+// method error reply, as if it had never been registered; a request
+// already running finishes.
+func (e *Endpoint) Unhandle(name string) bool { return e.handlers.unregister(name) }
+
+// AsHandler returns the HandlerFunc that Handle adapts fn to (see Handle
+// for the functions it accepts; the endpoint's interceptors are not part
+// of it), for a layer that runs handlers on requests it builds itself
+// with NewRequest.
+func AsHandler(fn any) (HandlerFunc, error) { return toHandler("", fn) }
+
+// NewRequest returns a request as a handler sees it, from the sender's
+// address, the wire name and the positional arguments (each one msgpack
+// value), for running a HandlerFunc outside an endpoint: a layer that
+// unwraps its own envelope, or a test. Its ID is 0 and it is not a
+// notification.
+func NewRequest(from netip.AddrPort, method string, args ...msgpack.RawMessage) *Request {
+	r := &Request{From: from, Method: method, nargs: len(args), codecs: &codecPool{}}
+	for _, a := range args {
+		r.args = append(r.args, a...)
+	}
+	return r
 }
 
 // Register exposes every exported method of rcvr whose name starts with
@@ -162,11 +207,14 @@ var (
 	requestType  = reflect.TypeFor[*Request]()
 )
 
-// toHandler adapts fn to a HandlerFunc.
+// toHandler adapts fn to a HandlerFunc; name labels its errors.
 func toHandler(name string, fn any) (HandlerFunc, error) {
+	if name != "" {
+		name += ": "
+	}
 	switch f := fn.(type) {
 	case nil:
-		return nil, fmt.Errorf("%w: %s: nil handler", ErrBadHandler, name)
+		return nil, fmt.Errorf("%w: %snil handler", ErrBadHandler, name)
 	case HandlerFunc:
 		return f, nil
 	case func(context.Context, *Request) (any, error):
@@ -175,14 +223,14 @@ func toHandler(name string, fn any) (HandlerFunc, error) {
 	v := reflect.ValueOf(fn)
 	t := v.Type()
 	if t.Kind() != reflect.Func {
-		return nil, fmt.Errorf("%w: %s: %T is not a function", ErrBadHandler, name, fn)
+		return nil, fmt.Errorf("%w: %s%T is not a function", ErrBadHandler, name, fn)
 	}
 	if t.NumIn() < 2 || t.In(0) != ctxType || t.In(1) != addrPortType {
-		return nil, fmt.Errorf("%w: %s: %s must take (context.Context, netip.AddrPort, args...)", ErrBadHandler, name, t)
+		return nil, fmt.Errorf("%w: %s%s must take (context.Context, netip.AddrPort, args...)", ErrBadHandler, name, t)
 	}
 	for i := 2; i < t.NumIn(); i++ {
 		if t.In(i) == requestType {
-			return nil, fmt.Errorf("%w: %s: *Request is only for HandlerFunc", ErrBadHandler, name)
+			return nil, fmt.Errorf("%w: %s*Request is only for HandlerFunc", ErrBadHandler, name)
 		}
 	}
 	hasResult, hasErr := false, false
@@ -196,11 +244,11 @@ func toHandler(name string, fn any) (HandlerFunc, error) {
 		}
 	case 2:
 		if t.Out(1) != errType {
-			return nil, fmt.Errorf("%w: %s: %s: second result must be error", ErrBadHandler, name, t)
+			return nil, fmt.Errorf("%w: %s%s: second result must be error", ErrBadHandler, name, t)
 		}
 		hasResult, hasErr = true, true
 	default:
-		return nil, fmt.Errorf("%w: %s: %s returns too many results", ErrBadHandler, name, t)
+		return nil, fmt.Errorf("%w: %s%s returns too many results", ErrBadHandler, name, t)
 	}
 	return reflectHandler(v, t, hasResult, hasErr), nil
 }

@@ -4,6 +4,7 @@
 //
 //	call [flags] HOST:PORT METHOD [ARG...]
 //	call -list HOST:PORT
+//	call -watch SIGNAL [-for D] HOST:PORT
 //
 // Each ARG is one JSON value, packed as Python's u-msgpack packs the
 // matching Python value: a string as str, a whole number as an integer,
@@ -25,9 +26,23 @@
 // code and message are printed), 2 when no reply came ("No response
 // received."), 3 for bad usage or a local failure.
 //
+// A Go server built with package rpcudp/service may hold methods in
+// namespaces and versions: -namespace NS and -version V (as "2.0"; "2" is
+// "2.0") name them, and the server answers with an error reply when it has
+// no such namespace or no compatible version (same major, minor at least
+// V's). -watch SIGNAL subscribes to one of its signals (renewing the lease
+// in the background) and prints each emission as a JSON line,
+//
+//	{"signal":"gain_changed","seq":1,"args":[30.5]}
+//
+// ("missed":N when N emissions were lost before this one) until
+// interrupted (SIGINT or SIGTERM) or, with -for D, for D; it then exits 0.
+//
 //	go run ./examples/call 127.0.0.1:8468 find_node '{"bin":"0123456789abcdef0123456789abcdef01234567"}' '{"bin":"00112233445566778899aabbccddeeff00112233"}'
 //	go run ./examples/call -timeout 1s -retry 200ms 127.0.0.1:1234 sayhi '"Snake Plissken"'
 //	go run ./examples/call -list 127.0.0.1:1234
+//	go run ./examples/call -namespace control -version 2.0 127.0.0.1:1234 stop
+//	go run ./examples/call -watch gain_changed -for 1m 127.0.0.1:1235
 package main
 
 import (
@@ -39,10 +54,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/jsonmsg"
+	"github.com/rpcudp/go-rpcudp/rpcudp/service"
 )
 
 // Exit statuses.
@@ -53,7 +71,15 @@ const (
 	exitUsage      = 3
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// The context ends on SIGINT or SIGTERM (ending -watch); a second
+	// signal kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 // options are the command line, parsed.
 type options struct {
@@ -61,6 +87,9 @@ type options struct {
 	retry   time.Duration
 	listen  string
 	list    bool
+	target  service.Target // -namespace, -version
+	watch   string
+	watchD  time.Duration // -for
 	addr    string
 	method  string
 	args    []string
@@ -74,8 +103,12 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.retry, "retry", 0, "resend the request after this long, doubling (0: never, as Python)")
 	fs.StringVar(&o.listen, "listen", "", "local UDP address to call from (default: any, of the server's family)")
 	fs.BoolVar(&o.list, "list", false, "print the methods a Go server serves")
+	fs.StringVar(&o.target.Namespace, "namespace", "", "the method's namespace (a rpcudp/service server's)")
+	fs.StringVar(&o.target.Version, "version", "", "the version the method must be compatible with, as 2.0")
+	fs.StringVar(&o.watch, "watch", "", "subscribe to this signal and print each emission as a JSON line")
+	fs.DurationVar(&o.watchD, "for", 0, "with -watch: stop after this long (0: when interrupted)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: call [flags] HOST:PORT METHOD [ARG...]\n       call -list HOST:PORT\n\n"+
+		fmt.Fprintln(stderr, "usage: call [flags] HOST:PORT METHOD [ARG...]\n       call -list HOST:PORT\n       call -watch SIGNAL [-for D] HOST:PORT\n\n"+
 			"Each ARG is JSON; bytes are {\"bin\":\"<hex>\"}, a float {\"float\":\"3\"}, a map with any keys {\"map\":[[k,v],...]}.\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -83,27 +116,52 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	rest := fs.Args()
+	if err := checkModes(o, len(rest)); err != nil {
+		fs.Usage()
+		return o, err
+	}
 	switch {
 	case o.list && len(rest) != 1:
 		fs.Usage()
 		return o, errors.New("-list takes HOST:PORT alone")
-	case !o.list && len(rest) < 2:
+	case !o.list && o.watch == "" && len(rest) < 2:
 		fs.Usage()
 		return o, errors.New("HOST:PORT and METHOD are required")
 	case o.timeout <= 0 || o.retry < 0:
 		return o, errors.New("-timeout must be positive, -retry not negative")
 	}
 	o.addr = rest[0]
-	if o.list {
+	switch {
+	case o.list:
 		o.method = rpcudp.MethodsMethod
-	} else {
+	case o.watch == "":
 		o.method, o.args = rest[1], rest[2:]
 	}
 	return o, nil
 }
 
-// run is the whole command; it returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
+// checkModes checks that the flags of -list, -watch and -namespace/-version
+// go together, with nargs positional arguments.
+func checkModes(o options, nargs int) error {
+	named := o.target != service.Target{}
+	switch {
+	case o.watch != "" && (o.list || named):
+		return errors.New("-watch takes neither -list nor -namespace/-version")
+	case o.watch != "" && nargs != 1:
+		return errors.New("-watch takes HOST:PORT alone")
+	case o.watch == "" && o.watchD != 0:
+		return errors.New("-for goes with -watch")
+	case o.watchD < 0:
+		return errors.New("-for must not be negative")
+	case o.list && named:
+		return errors.New("-list takes no -namespace/-version")
+	}
+	return nil
+}
+
+// run is the whole command; it returns the exit status. -watch runs until
+// ctx is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseArgs(args, stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -123,7 +181,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "call:", err)
 		return exitUsage
 	}
-	ctx := context.Background()
 	ep, err := rpcudp.Listen(ctx, listenAddr(o.listen, to), rpcudp.WithTimeout(o.timeout),
 		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: o.retry}), rpcudp.WithoutIntrospection())
 	if err != nil {
@@ -131,7 +188,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer ep.Close()
-	reply, err := ep.Call(ctx, to, o.method, callArgs...)
+	if o.watch == "" && o.target == (service.Target{}) {
+		reply, err := ep.Call(ctx, to, o.method, callArgs...)
+		return report(o, reply, err, stdout, stderr)
+	}
+	c, err := service.NewClient(ep)
+	if err != nil {
+		fmt.Fprintln(stderr, "call:", err)
+		return exitUsage
+	}
+	defer c.Close()
+	if o.watch != "" {
+		return watch(ctx, c, to, o, stdout, stderr)
+	}
+	reply, err := c.Call(ctx, to, o.target, o.method, callArgs...)
 	return report(o, reply, err, stdout, stderr)
 }
 

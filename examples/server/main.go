@@ -5,23 +5,36 @@
 //
 //	go run ./examples/server -listen 127.0.0.1:1234
 //	go run ./examples/bench -addr 127.0.0.1:1234
+//
+// It also serves oslo.messaging's example server's endpoints (package
+// rpcudp/service): test(arg), which returns arg, in the null namespace
+// (so Python callers reach it as a plain method), and stop in the
+// namespace "control" at version 2.0, which stops the server gracefully:
+// it stops taking requests, waits for those running, and exits 0.
+//
+//	go run ./examples/call 127.0.0.1:1234 test '{"a": 1}'
+//	go run ./examples/call -namespace control -version 2.0 127.0.0.1:1234 stop
 package main
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/service"
 )
 
 // greeter's RPC methods are served as echo, sayhi, sayhi_quickly and
@@ -59,33 +72,96 @@ func (g greeter) RPCEcho(_ context.Context, _ netip.AddrPort, arg msgpack.RawMes
 }
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:1234", "UDP address to serve on")
-	slow := flag.Duration("slow", time.Second, "how long sayhi_slowly waits")
-	verbose := flag.Bool("v", false, "log every request")
-	flag.Parse()
-	if err := run(*listen, *slow, *verbose); err != nil {
-		fmt.Fprintln(os.Stderr, "server:", err)
-		os.Exit(1)
-	}
+	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(listen string, slow time.Duration, verbose bool) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// run is the whole command: args exclude the program name. It serves until
+// ctx is done or a client calls control's stop, and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:1234", "UDP address to serve on")
+	slow := fs.Duration("slow", time.Second, "how long sayhi_slowly waits")
+	verbose := fs.Bool("v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "server: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := serve(ctx, *listen, *slow, *verbose, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "server:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve serves until ctx is done or a client calls stop in the control
+// namespace.
+func serve(ctx context.Context, listen string, slow time.Duration, verbose bool, stdout, stderr io.Writer) error {
 	var opts []rpcudp.Option
 	if verbose {
-		l := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		l := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		opts = append(opts, rpcudp.WithLogger(l), rpcudp.WithInterceptors(rpcudp.LogRequests(l)))
 	}
 	ep, err := rpcudp.Listen(ctx, listen, opts...)
 	if err != nil {
 		return err
 	}
+	defer ep.Close()
 	if err := ep.Register(greeter{slow: slow}); err != nil {
-		ep.Close()
 		return err
 	}
-	fmt.Printf("serving %v on %s\n", ep.Methods(), ep.LocalAddr())
-	<-ctx.Done()
-	return ep.Close()
+	srv := service.New(ep)
+	stopped := make(chan netip.AddrPort, 1)
+	if err := addEndpoints(srv, stopped); err != nil {
+		return err
+	}
+	srv.Start()
+	fmt.Fprintf(stdout, "serving %v on %s\n", ep.Methods(), ep.LocalAddr())
+	select {
+	case <-ctx.Done():
+		return nil
+	case from := <-stopped:
+		// oslo's server.stop() then server.wait(): requests running
+		// (stop's own included) finish; new ones get an error reply.
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := srv.Wait(wctx)
+		fmt.Fprintf(stdout, "stopped by %s\n", from)
+		return err
+	}
+}
+
+// addEndpoints adds oslo.messaging's example endpoints: control (version
+// 2.0) with stop, which stops the server and sends the caller's address
+// on stopped, and test in the null namespace, which returns its argument.
+func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort) error {
+	control := &service.Endpoint{Namespace: "control", Version: "2.0"}
+	var once sync.Once
+	err := control.Handle("stop", func(_ context.Context, from netip.AddrPort) error {
+		once.Do(func() {
+			srv.Stop()
+			stopped <- from
+		})
+		return nil
+	}, service.Doc("stop(): stop taking requests, finish those running, exit"))
+	if err != nil {
+		return err
+	}
+	if err := srv.Add(control); err != nil {
+		return err
+	}
+	return srv.Handle("test", func(_ context.Context, _ netip.AddrPort, arg msgpack.RawMessage) (msgpack.RawMessage, error) {
+		return bytes.Clone(arg), nil
+	}, service.Doc("test(arg) -> arg"))
 }

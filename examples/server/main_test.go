@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/service"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,5 +75,86 @@ func TestEcho(t *testing.T) {
 		if !bytes.Equal(reply, want) {
 			t.Errorf("echo %#v = %x, want %x", arg, []byte(reply), want)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestControlStop runs the command as a user would: the greeter and test
+// answer in the null namespace, calls naming another namespace or an
+// incompatible version get an error reply saying why, and control 2.0's
+// stop ends the command with exit 0.
+func TestControlStop(t *testing.T) {
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0"}, stdout, stderr) }()
+	var addr netip.AddrPort
+	for deadline := time.Now().Add(5 * time.Second); !addr.IsValid(); time.Sleep(5 * time.Millisecond) {
+		if line, ok := strings.CutSuffix(stdout.String(), "\n"); ok {
+			f := strings.Fields(line)
+			addr = netip.MustParseAddrPort(f[len(f)-1])
+		} else if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", stderr)
+		}
+	}
+	ep, err := rpcudp.Listen(context.Background(), "127.0.0.1:0", rpcudp.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	c, err := service.NewClient(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := rpcudp.Invoke[map[string]any](ctx, ep, addr, "test", map[string]any{"a": "b"}); err != nil || got["a"] != "b" {
+		t.Fatalf("test = %v, %v", got, err)
+	}
+	if got, err := rpcudp.Invoke[string](ctx, ep, addr, "sayhi", "x"); err != nil || !strings.HasPrefix(got, "Hello x") {
+		t.Fatalf("sayhi = %v, %v", got, err)
+	}
+	for _, tt := range []struct {
+		target service.Target
+		method string
+		want   error
+	}{
+		{service.Target{Namespace: "control", Version: "3.0"}, "stop", service.ErrIncompatibleVersion},
+		{service.Target{Namespace: "control", Version: "2.1"}, "stop", service.ErrIncompatibleVersion},
+		{service.Target{Namespace: "admin"}, "stop", service.ErrNoNamespace},
+		{service.Target{}, "stop", rpcudp.ErrUnknownMethod},
+		{service.Target{Namespace: "control", Version: "2.0"}, "test", rpcudp.ErrUnknownMethod},
+	} {
+		if _, err := c.Call(ctx, addr, tt.target, tt.method); !errors.Is(err, tt.want) {
+			t.Errorf("%+v %s: %v, want %v", tt.target, tt.method, err, tt.want)
+		}
+	}
+	if _, err := c.Call(ctx, addr, service.Target{Namespace: "control", Version: "2"}, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(stdout.String(), "stopped by "+ep.LocalAddr().String()) {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("control.stop did not stop the server")
 	}
 }

@@ -1,0 +1,131 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
+)
+
+// ClaimOptions tune a Claim.
+type ClaimOptions struct {
+	// Timeout is the server's claim timeout (default 5 s): with no
+	// reclaim acknowledged for that long, the claim counts as lost.
+	Timeout time.Duration
+	// Every is the reclaim period (default Timeout/4).
+	Every time.Duration
+}
+
+// Claim is a claim a Client holds on a server. It reclaims in the
+// background until Unclaim, the client's Close, or its loss.
+type Claim struct {
+	c     *Client
+	addr  netip.AddrPort
+	token string
+	o     ClaimOptions
+
+	cancel context.CancelFunc // stops the reclaim loop
+	done   chan struct{}      // closed when the loop has ended
+	lost   chan struct{}
+
+	mu  sync.Mutex
+	err error
+}
+
+// Claim claims the server at addr for session and reclaims it in the
+// background. It fails with ErrClaimed if the server is claimed already.
+func (c *Client) Claim(ctx context.Context, addr netip.AddrPort, session string, o ClaimOptions) (*Claim, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultClaimTimeout
+	}
+	if o.Every <= 0 {
+		o.Every = o.Timeout / 4
+	}
+	r, err := c.Call(ctx, addr, Target{}, "claim", session)
+	if err != nil {
+		return nil, err
+	}
+	cl := &Claim{c: c, addr: addr, o: o, done: make(chan struct{}), lost: make(chan struct{})}
+	if err := r.Decode(&cl.token); err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(c.ctx)
+	cl.cancel = cancel
+	if err := c.goBackground(func() { cl.loop(lctx) }); err != nil {
+		cancel()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// Token returns the claim's token.
+func (cl *Claim) Token() string { return cl.token }
+
+// Lost is closed when the claim is lost: a reclaim was refused (the
+// claim had lapsed), or none was acknowledged within the claim timeout.
+func (cl *Claim) Lost() <-chan struct{} { return cl.lost }
+
+// Err returns why the claim was lost (wrapping ErrClaimLost), or nil.
+func (cl *Claim) Err() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.err
+}
+
+// Call calls a claimed method, the token prepended to args.
+func (cl *Claim) Call(ctx context.Context, t Target, method string, args ...any) (rpcudp.Reply, error) {
+	return cl.c.Call(ctx, cl.addr, t, method, append([]any{cl.token}, args...)...)
+}
+
+// Unclaim stops reclaiming and ends the claim on the server.
+func (cl *Claim) Unclaim(ctx context.Context) error {
+	cl.cancel()
+	<-cl.done
+	if err := cl.Err(); err != nil {
+		return err
+	}
+	_, err := cl.c.Call(ctx, cl.addr, Target{}, "unclaim", cl.token)
+	return err
+}
+
+// loop reclaims every o.Every until ctx ends or the claim is lost.
+func (cl *Claim) loop(ctx context.Context) {
+	defer close(cl.done)
+	t := time.NewTicker(cl.o.Every)
+	defer t.Stop()
+	acked := time.Now() // when the last acknowledged (re)claim was sent, or about
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		opts := rpcudp.CallOptions{Timeout: cl.o.Every, Retry: &rpcudp.RetryPolicy{Initial: cl.o.Every / 8}}
+		_, err := cl.c.callWith(ctx, opts, cl.addr, Target{}, "reclaim", cl.token)
+		var re *rpcudp.RemoteError
+		switch {
+		case err == nil:
+			acked = sent
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &re):
+			cl.lose(err)
+			return
+		case time.Since(acked) >= cl.o.Timeout:
+			cl.lose(fmt.Errorf("no reclaim acknowledged for %v: %w", cl.o.Timeout, err))
+			return
+		}
+	}
+}
+
+func (cl *Claim) lose(err error) {
+	cl.mu.Lock()
+	cl.err = fmt.Errorf("%w: %w", ErrClaimLost, err)
+	cl.mu.Unlock()
+	close(cl.lost)
+}

@@ -1,0 +1,88 @@
+// Package service adds three optional layers on an rpcudp.Endpoint, as
+// classic RPC servers have them: claims (one client at a time controls a
+// device, as USRP's MPM), namespaces and versions (oslo.messaging's
+// endpoints), and properties and signals (plantimager's), with an
+// inventory of all of it. A plain rpcudp or Python peer sees nothing
+// new: calls without a namespace or version reach the null namespace
+// under their plain names, byte for byte as before.
+//
+// A Server serves on one rpcudp.Endpoint; a Client calls servers over
+// another. See the examples.
+//
+// # Dispatch
+//
+// A server holds Endpoints, each with a namespace ("" is the null
+// namespace) and a version (default 1.0). A call is dispatched to the
+// first endpoint, in the order added, that has the method, the same
+// namespace and a compatible version: the same major, a minor at least
+// the one asked for; a call that names no version takes any. Otherwise
+// the error reply says why: ErrNoNamespace, ErrIncompatibleVersion or
+// ErrNoSuchMethod (all three with error code 2, so that a plain rpcudp
+// caller sees rpcudp.ErrUnknownMethod). Methods of the null namespace are
+// also registered on the rpcudp.Endpoint under their plain names. A
+// method is any function rpcudp.Endpoint.Handle accepts: the server runs
+// it (rpcudp.AsHandler) on a request it builds from the call's arguments
+// (rpcudp.NewRequest).
+//
+// Start makes the server take requests; Stop makes it answer each new
+// one with an error reply (ErrStopped; a Python caller, which ignores
+// error replies, times out); Wait waits for those still running. Close
+// stops it for good: it ends the claim (running the release hook), stops
+// its timer and drops every subscriber; nothing the server started runs
+// after it. Neither Server.Close nor Client.Close closes the
+// rpcudp.Endpoint; Client.Close removes its emission method from it
+// (rpcudp.Endpoint.Unhandle).
+//
+// # Wire forms
+//
+// Every datagram is rpcudp's (see ../PROTOCOL.md). The methods this
+// package adds hold a dot, which no Python rpc_ method name can, so a
+// Python server treats them as unknown methods (and stays silent):
+//
+//	plain call            request  [method, [args...]]                     as today, null namespace
+//	namespaced call       request  ["svc.call", [namespace, version, method, [args...]]]
+//	                               namespace "" = null; version "M.N", "M" = "M.0", "" = any
+//	claim                 request  ["claim", [session]]       -> token (str, 16 characters)
+//	reclaim               request  ["reclaim", [token]]       -> true
+//	unclaim               request  ["unclaim", [token]]       -> nil
+//	claimed method        request  [method, [token, args...]] (the handler sees args)
+//	inventory             request  ["svc.inventory", []]      -> map, see Inventory
+//	property get          request  ["svc.get", [name]]        -> value
+//	property set          request  ["svc.set", [name, value]] or [name, value, token] -> nil
+//	subscribe or renew    request  ["svc.subscribe", [signal, lease_ms, sink, sub_id]]
+//	                               -> [lease_ms granted, emissions so far, epoch]
+//	unsubscribe           request or notification ["svc.unsubscribe", [signal, sub_id]]
+//	emission              notification (0x03), server to subscriber:
+//	                               [sink, [sub_id, signal, seq, [args...]]]
+//
+// claim, reclaim and unclaim are plain names (a Python client may claim
+// a Go device). Error replies carry the sentinel's text at the start of
+// their message ("service: incompatible version: ..."); Client turns them
+// back into errors matching the sentinel (errors.Is) and the
+// *rpcudp.RemoteError.
+//
+// # Claims
+//
+// claim(session) returns a random 16-character token, or fails with
+// ErrClaimed while another claim holds. The holder must reclaim within
+// the claim timeout (WithClaimTimeout, default 5 s), or the claim lapses
+// and the release hook runs (WithReleaseHook); unclaim ends it too.
+// Methods marked Claimed take the token as their first argument and fail
+// with ErrBadToken without the current one. Client.Claim reclaims in the
+// background and closes Claim.Lost when a reclaim is refused or none is
+// acknowledged for the claim timeout.
+//
+// # Signals and properties
+//
+// A subscription is soft state: the client asks for a lease (clamped to
+// [MinLease, MaxLease]) and renews it every third of the lease granted;
+// the server drops a subscriber whose lease lapsed, or whose address
+// refused three emissions in a row (a send error; UDP rarely reports
+// one, so the lease is what counts). Each emission is one notification
+// to each subscriber, numbered per signal; the client hands them on in
+// order, once each, and counts those lost (Emission.Missed). A renewal
+// tells the client how many emissions the server has made, so a lost
+// last one is noticed. A Property has get and set and may name a change
+// signal, emitted with the new value on every Set; a Proxy follows it
+// and re-reads the value when a renewal shows it missed the last change.
+package service

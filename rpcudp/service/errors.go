@@ -1,0 +1,107 @@
+package service
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
+)
+
+// Sentinel errors. Errors returned by this package wrap them; on the
+// caller's side, Client turns an error reply back into the sentinel it
+// stands for, so errors.Is works across the network.
+var (
+	// ErrNoNamespace: no endpoint has the namespace asked for.
+	ErrNoNamespace = errors.New("service: no such namespace")
+	// ErrIncompatibleVersion: endpoints of the namespace have the method,
+	// but none at a compatible version (same major, minor at least the
+	// one asked for).
+	ErrIncompatibleVersion = errors.New("service: incompatible version")
+	// ErrNoSuchMethod: no endpoint of the namespace has the method.
+	ErrNoSuchMethod = errors.New("service: no such method")
+	// ErrClaimed: claim refused, the server is claimed already.
+	ErrClaimed = errors.New("service: already claimed")
+	// ErrBadToken: a claimed method, reclaim or unclaim came without the
+	// token of the current claim (none given, a wrong one, or the claim
+	// has lapsed).
+	ErrBadToken = errors.New("service: invalid claim token")
+	// ErrStopped: the server is not taking requests (not started, or
+	// stopped).
+	ErrStopped = errors.New("service: not serving")
+	// ErrNoSuchSignal: the server declares no signal of that name.
+	ErrNoSuchSignal = errors.New("service: no such signal")
+	// ErrNoSuchProperty: the server declares no property of that name.
+	ErrNoSuchProperty = errors.New("service: no such property")
+	// ErrReadOnly: the property cannot be set remotely.
+	ErrReadOnly = errors.New("service: property is read-only")
+	// ErrTooManySubscribers: the signal has its maximum of subscribers.
+	ErrTooManySubscribers = errors.New("service: too many subscribers")
+	// ErrClaimLost: a Claim was lost (a reclaim was refused, or none was
+	// acknowledged within the claim timeout).
+	ErrClaimLost = errors.New("service: claim lost")
+)
+
+// remoteSentinels are the sentinels an error reply may stand for, found
+// by the start of its message.
+var remoteSentinels = []error{
+	ErrNoNamespace, ErrIncompatibleVersion, ErrNoSuchMethod, ErrClaimed, ErrBadToken,
+	ErrStopped, ErrNoSuchSignal, ErrNoSuchProperty, ErrReadOnly, ErrTooManySubscribers,
+}
+
+// wireErr is an error a handler of this package returns: its text starts
+// with its sentinel's, and it matches the core sentinel that picks its
+// error code (rpcudp.ErrUnknownMethod gives code 2).
+type wireErr struct {
+	sentinel, core error
+	detail         string
+}
+
+func (e *wireErr) Error() string {
+	if e.detail == "" {
+		return e.sentinel.Error()
+	}
+	return e.sentinel.Error() + ": " + e.detail
+}
+
+func (e *wireErr) Unwrap() []error {
+	if e.core == nil {
+		return []error{e.sentinel}
+	}
+	return []error{e.sentinel, e.core}
+}
+
+// errf returns a wireErr for sentinel with detail.
+func errf(sentinel error, detail string) error {
+	var core error
+	switch sentinel {
+	case ErrNoNamespace, ErrIncompatibleVersion, ErrNoSuchMethod:
+		core = rpcudp.ErrUnknownMethod
+	}
+	return &wireErr{sentinel: sentinel, core: core, detail: detail}
+}
+
+// remoteErr is an error reply recognised as one of this package's
+// sentinels.
+type remoteErr struct {
+	sentinel error
+	re       *rpcudp.RemoteError
+}
+
+func (e *remoteErr) Error() string   { return e.re.Error() }
+func (e *remoteErr) Unwrap() []error { return []error{e.sentinel, e.re} }
+
+// fromRemote maps an error reply whose message starts with one of this
+// package's sentinels to an error matching it; other errors pass as they
+// are.
+func fromRemote(err error) error {
+	var re *rpcudp.RemoteError
+	if !errors.As(err, &re) {
+		return err
+	}
+	for _, s := range remoteSentinels {
+		if strings.HasPrefix(re.Message, s.Error()) {
+			return &remoteErr{sentinel: s, re: re}
+		}
+	}
+	return err
+}

@@ -1,0 +1,95 @@
+package service
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Inventory is what a server serves, as svc.inventory answers it (a
+// msgpack map with the keys in the field tags). Its reply, like any Go
+// handler's, must fit in rpcudp.MaxBody (8 KiB).
+type Inventory struct {
+	Methods        []MethodInfo   `msgpack:"methods"`
+	Signals        []SignalInfo   `msgpack:"signals"`
+	Properties     []PropertyInfo `msgpack:"properties"`
+	ClaimTimeoutMS int64          `msgpack:"claim_timeout_ms"`
+}
+
+// MethodInfo describes a method. Namespace "" is the null namespace.
+type MethodInfo struct {
+	Name      string `msgpack:"name"`
+	Namespace string `msgpack:"namespace"`
+	Version   string `msgpack:"version"`
+	Doc       string `msgpack:"doc"`
+	TimeoutMS int64  `msgpack:"timeout_ms"` // 0: none
+	Claimed   bool   `msgpack:"claimed"`
+}
+
+// SignalInfo describes a signal.
+type SignalInfo struct {
+	Name        string `msgpack:"name"`
+	Doc         string `msgpack:"doc"`
+	Subscribers int    `msgpack:"subscribers"`
+}
+
+// PropertyInfo describes a property.
+type PropertyInfo struct {
+	Name     string `msgpack:"name"`
+	Doc      string `msgpack:"doc"`
+	Changed  string `msgpack:"changed"` // change signal; "" for none
+	Settable bool   `msgpack:"settable"`
+	Claimed  bool   `msgpack:"claimed"` // setting needs the claim token
+}
+
+// claimMethods are the claim methods every server serves.
+var claimMethods = []MethodInfo{
+	{Name: "claim", Doc: "claim(session) -> token: take the claim; fails if claimed already"},
+	{Name: "reclaim", Doc: "reclaim(token) -> true: keep the claim alive, within the claim timeout"},
+	{Name: "unclaim", Doc: "unclaim(token): end the claim"},
+}
+
+// Inventory returns what s serves: its endpoints' methods in dispatch
+// order (then the claim methods), signals and properties by name.
+func (s *Server) Inventory() Inventory {
+	var inv Inventory
+	inv.ClaimTimeoutMS = s.claims.timeout.Milliseconds()
+	for _, e := range s.endpoints() {
+		for _, m := range e.list() {
+			inv.Methods = append(inv.Methods, MethodInfo{
+				Name: m.name, Namespace: e.Namespace, Version: e.ver.String(), Doc: m.doc,
+				TimeoutMS: m.timeout.Milliseconds(), Claimed: m.claimed,
+			})
+		}
+	}
+	for _, m := range claimMethods {
+		m.Version = "1.0"
+		inv.Methods = append(inv.Methods, m)
+	}
+	s.mu.Lock()
+	sigs := make([]*Signal, 0, len(s.signals))
+	for _, g := range s.signals {
+		sigs = append(sigs, g)
+	}
+	for _, p := range s.props {
+		inv.Properties = append(inv.Properties, p.info())
+	}
+	s.mu.Unlock()
+	for _, g := range sigs {
+		inv.Signals = append(inv.Signals, SignalInfo{Name: g.name, Doc: g.doc, Subscribers: g.Subscribers()})
+	}
+	slices.SortFunc(inv.Signals, func(a, b SignalInfo) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(inv.Properties, func(a, b PropertyInfo) int { return strings.Compare(a.Name, b.Name) })
+	return inv
+}
+
+// handleInventory serves svc.inventory [] -> Inventory.
+func (s *Server) handleInventory(_ context.Context, _ netip.AddrPort, args []msgpack.RawMessage) (any, error) {
+	if err := decodeArgs(args); err != nil {
+		return nil, err
+	}
+	return s.Inventory(), nil
+}

@@ -1,0 +1,208 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// DefaultLease is the lease Subscribe asks for when given none.
+const DefaultLease = 30 * time.Second
+
+// emissionBuffer is how many emissions a Subscription holds for its
+// reader; beyond, new ones are dropped (and counted in the next
+// Emission's Missed).
+const emissionBuffer = 64
+
+// Emission is one emission of a signal, as a subscriber receives it.
+type Emission struct {
+	Signal string
+	Seq    uint64 // the signal's emissions on the server, this one included
+	// Missed counts emissions lost (on the network, or for a full
+	// channel) between the previous one received and this one.
+	// Emissions are handed on in order, once each; one missing is
+	// waited for 100 ms (or until 16 more have come), then given up.
+	Missed uint64
+	Args   []msgpack.RawMessage
+}
+
+// Decode decodes the emission's arguments into ptrs, exactly one each.
+func (e Emission) Decode(ptrs ...any) error { return decodeArgs(e.Args, ptrs...) }
+
+// Values decodes the arguments into Go values, as rpcudp decodes into
+// an interface.
+func (e Emission) Values() ([]any, error) {
+	vs := make([]any, len(e.Args))
+	for i, a := range e.Args {
+		if err := rpcudp.Reply(a).Decode(&vs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return vs, nil
+}
+
+// Subscription receives a signal's emissions from one server and renews
+// its lease in the background until Close or the client's Close.
+type Subscription struct {
+	c      *Client
+	addr   netip.AddrPort
+	signal string
+	id     string
+	every  time.Duration // renewal period
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the renewal loop has ended
+	gap    chan struct{} // a renewal showed emissions lost after the last one received
+
+	in *inbox
+}
+
+// Subscribe subscribes to signal on the server at addr, asking for lease
+// (DefaultLease if 0; the server clamps it to [MinLease, MaxLease]), and
+// renews it every third of the lease granted.
+func (c *Client) Subscribe(ctx context.Context, addr netip.AddrPort, signal string, lease time.Duration) (*Subscription, error) {
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	sctx, cancel := context.WithCancel(c.ctx)
+	s := &Subscription{
+		c: c, addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), signal: signal, id: rand.Text()[:16],
+		ctx: sctx, cancel: cancel, done: make(chan struct{}), in: newInbox(),
+		gap: make(chan struct{}, 1),
+	}
+	c.mu.Lock()
+	c.subs[s.id] = s // first, so that no early emission is lost
+	c.mu.Unlock()
+	rn, err := s.renew(ctx, lease, rpcudp.CallOptions{})
+	if err == nil {
+		s.in.renewed(rn)
+		s.every = max(rn.lease/3, time.Millisecond)
+		err = c.goBackground(func() { s.loop(lease) })
+	}
+	if err != nil {
+		s.forget()
+		s.end()
+		close(s.done)
+		return nil, err
+	}
+	return s, nil
+}
+
+// C returns the channel of emissions; it is closed when the
+// subscription ends.
+func (s *Subscription) C() <-chan Emission { return s.in.ch }
+
+// Close ends the subscription: it stops renewing, tells the server (a
+// notification, best effort: otherwise the lease lapses) and closes C.
+func (s *Subscription) Close() error {
+	s.forget()
+	s.end()
+	<-s.done
+	return s.unsubscribe()
+}
+
+// unsubscribe tells the server, with a notification.
+func (s *Subscription) unsubscribe() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return s.c.ep.Notify(ctx, s.addr, unsubscribeMethod, s.signal, s.id)
+}
+
+func (s *Subscription) forget() {
+	s.c.mu.Lock()
+	delete(s.c.subs, s.id)
+	s.c.mu.Unlock()
+}
+
+// end stops the renewals and closes the channel.
+func (s *Subscription) end() {
+	s.cancel()
+	s.in.close()
+}
+
+// renewal is the server's answer to a subscribe.
+type renewal struct {
+	lease time.Duration
+	seq   uint64 // the signal's emissions so far
+	epoch uint32 // the signal's instance on the server
+}
+
+// renew subscribes (again).
+func (s *Subscription) renew(ctx context.Context, lease time.Duration, o rpcudp.CallOptions) (renewal, error) {
+	r, err := s.c.callWith(ctx, o, s.addr, Target{}, subscribeMethod, s.signal, lease.Milliseconds(), s.c.sink, s.id)
+	if err != nil {
+		return renewal{}, err
+	}
+	var rn renewal
+	var ms int64
+	var fields []msgpack.RawMessage
+	if err = r.Decode(&fields); err == nil {
+		err = decodeArgs(fields, &ms, &rn.seq, &rn.epoch)
+	}
+	if err != nil || ms <= 0 {
+		return renewal{}, fmt.Errorf("%w: subscribe reply %x", rpcudp.ErrMalformed, []byte(r))
+	}
+	rn.lease = time.Duration(ms) * time.Millisecond
+	return rn, nil
+}
+
+// loop renews the lease every s.every until the subscription ends; a
+// signal the server no longer has ends it.
+func (s *Subscription) loop(lease time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		opts := rpcudp.CallOptions{Timeout: s.every, Retry: &rpcudp.RetryPolicy{Initial: s.every / 8}}
+		rn, err := s.renew(s.ctx, lease, opts)
+		if errors.Is(err, ErrNoSuchSignal) {
+			s.forget()
+			s.end()
+			return
+		}
+		if err == nil && s.in.renewed(rn) {
+			select {
+			case s.gap <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// handleEmit receives an emission: [sub_id, signal, seq, [args...]].
+func (c *Client) handleEmit(_ context.Context, req *rpcudp.Request) (any, error) {
+	raw, err := req.RawArgs()
+	if err != nil {
+		return nil, err
+	}
+	var id, signal string
+	var seq uint64
+	var args []msgpack.RawMessage
+	if err := decodeArgs(raw, &id, &signal, &seq, &args); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	s := c.subs[id]
+	c.mu.Unlock()
+	if s == nil || s.addr != req.From || s.signal != signal {
+		return nil, fmt.Errorf("%w: emission for no subscription of ours", rpcudp.ErrBadArgs)
+	}
+	for i := range args {
+		args[i] = bytes.Clone(args[i]) // the request's buffer is reused
+	}
+	s.in.add(Emission{Signal: signal, Seq: seq, Args: args})
+	return nil, nil
+}
