@@ -135,8 +135,8 @@ func settingsRows(runs []namedResult) [][]string {
 		{"server", func(r Result) string { return map[bool]string{true: "in-process", false: "remote"}[r.InProcess] }},
 		{"load", func(r Result) string { return r.Config.Load }},
 		{"rate (calls/s)", func(r Result) string { return ratesText(r.Config) }},
-		{"calls (-n)", func(r Result) string { return fmt.Sprint(r.Config.Calls) }},
-		{"duration (-d)", func(r Result) string { return fmt.Sprintf("%gs", r.Config.DurationS) }},
+		{"calls (-n)", func(r Result) string { return orDash(r.Config.Calls > 0, fmt.Sprint(r.Config.Calls)) }},
+		{"duration (-d)", func(r Result) string { return orDash(r.Config.DurationS > 0, fmt.Sprintf("%gs", r.Config.DurationS)) }},
 		{"in flight (-c)", func(r Result) string { return fmt.Sprint(r.Config.Concurrency) }},
 		{"method", func(r Result) string { return r.Config.Method }},
 		{"args", func(r Result) string { return r.Config.Args }},
@@ -186,3 +186,11 @@ func buffersText(r Result) string {
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+
+// orDash is s, or "-" for a setting not in use.
+func orDash(used bool, s string) string {
+	if !used {
+		return "-"
+	}
+	return s
+}
