@@ -102,7 +102,7 @@ func (n *Node) callStore(ctx context.Context, c Contact, key ID, v Value) error 
 	var rerr *rpcudp.RemoteError
 	if errors.As(err, &rerr) {
 		if refused := refusalIn(rerr.Message); refused != nil {
-			return fmt.Errorf("kademlia: store at %s: %w: %w", c, refused, err)
+			return &storeRefusal{peer: c, refused: refused, err: err}
 		}
 	}
 	if err != nil {
@@ -115,3 +115,18 @@ func (n *Node) callStore(ctx context.Context, c Contact, key ID, v Value) error 
 func contactTriple(c Contact) []any {
 	return []any{c.ID.Bytes(), c.Addr.Addr().String(), int(c.Addr.Port())}
 }
+
+// storeRefusal is a store refused by a Go holder (or by a peer claiming to
+// be one): the peer and the refusal its error reply names.
+type storeRefusal struct {
+	peer    Contact
+	refused error // ErrSeqConflict, ErrStaleRecord, ErrBadSignature or ErrBadRecord
+	err     error // the error reply
+}
+
+func (e *storeRefusal) Error() string {
+	return fmt.Sprintf("kademlia: store at %s: %v: %v", e.peer, e.refused, e.err)
+}
+
+// Unwrap returns the refusal and the error reply.
+func (e *storeRefusal) Unwrap() []error { return []error{e.refused, e.err} }

@@ -147,10 +147,18 @@ func (n *Node) setDigest(ctx context.Context, key ID, v Value, local PutOptions)
 	}
 	ok, failures := n.storeAll(ctx, nodes, key, v)
 	n.log.Debug("kademlia: set", "key", key, "stored", ok, "of", len(nodes))
-	if err := n.refusedBy(ctx, key, failures); err != nil {
+	if err := n.refusedBy(ctx, key, v, failures); err != nil {
 		return fmt.Errorf("kademlia: set %s: stored at %d of %d nodes, refused by some: %w", key, ok, len(nodes), err)
 	}
 	if ok == 0 {
+		for i, f := range failures {
+			var sr *storeRefusal
+			if errors.As(f, &sr) && (sr.refused == ErrSeqConflict || sr.refused == ErrStaleRecord) {
+				// Not backed by the refuser's value (see refusedBy):
+				// a failure, not the sentinel.
+				failures[i] = fmt.Errorf("kademlia: store at %s: an unconfirmed refusal: %v", sr.peer, sr.err)
+			}
+		}
 		if ctx.Err() != nil || n.ctx.Err() != nil {
 			return n.ctxError(ctx, ctx.Err())
 		}
@@ -161,15 +169,21 @@ func (n *Node) setDigest(ctx context.Context, key ID, v Value, local PutOptions)
 
 // refusedBy returns the first refusal among a Set's failures for a
 // compare-and-swap (ErrSeqConflict), or else for a newer value held
-// (ErrStaleRecord): the newer value is then read, which writes it here
-// too (read repair), so that this node stops republishing the old one.
-func (n *Node) refusedBy(ctx context.Context, key ID, failures []error) error {
+// (ErrStaleRecord), that the refusing holder backs up: it must serve a
+// valid value that refuses v the same way (see confirmRefusal). An error
+// reply alone proves nothing: any peer can send one, and a single liar
+// among the K closest would otherwise make every write fail.
+func (n *Node) refusedBy(ctx context.Context, key ID, v Value, failures []error) error {
 	for _, refused := range []error{ErrSeqConflict, ErrStaleRecord} {
 		for _, f := range failures {
-			if !errors.Is(f, refused) {
+			var sr *storeRefusal
+			if !errors.As(f, &sr) || sr.refused != refused || !n.confirmRefusal(ctx, key, v, sr) {
 				continue
 			}
 			if refused == ErrStaleRecord {
+				// The holders that just took v (Python nodes store
+				// anything) are written the newer value back: a read
+				// finds them stale and repairs them.
 				if _, _, err := n.read(ctx, key, readPolicy{quorum: n.cfg.Quorum}, false); err != nil {
 					n.log.Debug("kademlia: set: reading the newer value failed", "key", key, "err", err)
 				}
@@ -178,6 +192,38 @@ func (n *Node) refusedBy(ctx context.Context, key ID, failures []error) error {
 		}
 	}
 	return nil
+}
+
+// confirmRefusal asks the peer that refused to store v under key for the
+// value it holds: the refusal stands if that value is valid and this
+// node's own validators, holding it, would refuse v alike (a value of a
+// namespace this node has no validator for cannot be judged here: the
+// refusal stands). The value is
+// then stored here too (as a read repair would), so that this node stops
+// republishing the value it replaces.
+func (n *Node) confirmRefusal(ctx context.Context, key ID, v Value, sr *storeRefusal) bool {
+	if s, err := n.cfg.guard.split(v); err != nil || s.val == nil {
+		return true // v is plain here: this node cannot judge, the holder's word stands
+	}
+	held, found, _, err := n.callFindValue(ctx, sr.peer, key)
+	if err != nil || !found {
+		n.log.Debug("kademlia: set: a refusal not backed by a value", "key", key, "peer", sr.peer, "err", err)
+		return false
+	}
+	if _, err := n.cfg.guard.check(key, held, ""); err != nil {
+		n.log.Debug("kademlia: set: a refusal backed by an invalid value", "key", key, "peer", sr.peer, "err", err)
+		return false
+	}
+	if _, err := n.cfg.guard.admit(key, v, held); !errors.Is(err, sr.refused) {
+		n.log.Debug("kademlia: set: a refusal its holder's value does not justify", "key", key, "peer", sr.peer, "err", err)
+		return false
+	}
+	if opts, err := n.storeOptions(key); err == nil {
+		if err := n.putChecked(key, held, opts); err != nil {
+			n.log.Debug("kademlia: set: keeping the newer value refused", "key", key, "err", err)
+		}
+	}
+	return true
 }
 
 // storeAll stores v under key at every node, concurrently, and returns how

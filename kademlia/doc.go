@@ -123,5 +123,7 @@
 //     by a Validator: Go nodes refuse forged, misplaced and rolled-back
 //     records and compare-and-swap conflicts, ignore invalid copies in
 //     lookups and repair stale holders (PROTOCOL.md, "Namespaced values and
-//     signed records"); Python nodes store them as plain bytes.
+//     signed records"); Python nodes store them as plain bytes. A writer
+//     believes a refusal only when the refuser shows a valid value that
+//     justifies it (confirmRefusal).
 package kademlia

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"runtime"
 )
 
 // Key pairs for signed records: ed25519 keys (crypto/ed25519; make one
@@ -46,14 +48,16 @@ func ParsePublicKey(hexText string) (ed25519.PublicKey, error) {
 // (MarshalPrivateKey's text) or, when there is no such file, creates it
 // with a new random key, readable by its owner only (mode 0600). created
 // reports that the key is new.
+//
+// An existing file that its group or others may read or write (mode bits
+// 0077, as ssh refuses private keys) is refused, with an error wrapping
+// fs.ErrPermission: the key may have leaked, and with it the right to
+// write every record it signs. Mode bits are not checked on Windows.
 func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err error) {
-	text, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err == nil {
-		priv, err := ParsePrivateKey(text)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
-		}
-		return priv, false, nil
+		defer f.Close()
+		return readKeyFile(f, path)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
@@ -62,7 +66,7 @@ func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err er
 	if err != nil {
 		return nil, false, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
@@ -76,4 +80,26 @@ func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err er
 		return nil, false, err
 	}
 	return priv, true, nil
+}
+
+// readKeyFile reads the private key in f, opened at path, checking its
+// mode bits first (see LoadOrCreateKey).
+func readKeyFile(f *os.File, path string) (ed25519.PrivateKey, bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
+		return nil, false, fmt.Errorf("%s: %w: the key file has mode %04o: others may read it; make it 0600 (chmod 600) if the key is still secret",
+			path, fs.ErrPermission, perm)
+	}
+	text, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return nil, false, err
+	}
+	priv, err := ParsePrivateKey(text)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return priv, false, nil
 }

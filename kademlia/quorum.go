@@ -248,9 +248,27 @@ type PutRecordOptions struct {
 // record stored. The error wraps ErrSeqConflict when any holder (this
 // node included) refused the compare-and-swap, even if others stored the
 // record; ErrStaleRecord when any holds a newer record; otherwise
-// ErrNoPeers or ErrStoreFailed as Set's. To store a record signed
-// elsewhere, give its Encode to SetDigest under its Key.
+// ErrNoPeers or ErrStoreFailed as Set's. A refusal counts only when the
+// refusing holder serves a valid record that justifies it (an error reply
+// alone proves nothing). When opts chooses no seq and a holder shows a
+// newer record than the read found, the put is tried once more, one
+// higher. To store a record signed elsewhere, give its Encode to
+// SetDigest under its Key.
 func (n *Node) PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, opts PutRecordOptions) (Record, error) {
+	r, err := n.putRecord(ctx, priv, salt, value, opts)
+	if opts.Seq == 0 && opts.ExpectSeq == nil && errors.Is(err, ErrStaleRecord) {
+		// The read that chose the seq missed the newest record (its
+		// holders did not answer in time), but a holder that refused
+		// showed it, and this node now keeps it (see confirmRefusal):
+		// one more try reads it and goes one higher.
+		n.log.Debug("kademlia: put record: a newer record was found; trying again", "err", err)
+		r, err = n.putRecord(ctx, priv, salt, value, opts)
+	}
+	return r, err
+}
+
+// putRecord is one attempt of PutRecord.
+func (n *Node) putRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, opts PutRecordOptions) (Record, error) {
 	seq := opts.Seq
 	if seq == 0 && opts.ExpectSeq != nil {
 		seq = *opts.ExpectSeq + 1

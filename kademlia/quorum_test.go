@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,5 +202,95 @@ func TestQuorumLiarsOnThePath(t *testing.T) {
 	got, found, err := reader.GetRecord(ctx, r2.PublicKey, nil, GetOptions{})
 	if err != nil || !found || got.Seq != 2 {
 		t.Errorf("GetRecord = seq %d, %v, %v; want seq 2 from the holders", got.Seq, found, err)
+	}
+}
+
+// TestQuorumRefusalMustBeBacked: a peer among the closest answers every
+// store with an error reply claiming a CAS conflict or a newer record, but
+// holds nothing newer: a writer that believed it would fail every put. The
+// refusal counts only when the refuser serves a valid value that refuses
+// the put the same way (TestQuorumPutRecordCAS has the genuine ones).
+func TestQuorumRefusalMustBeBacked(t *testing.T) {
+	priv, salt := testKey(12), []byte("liar")
+	old := testRecord(t, 12, "liar", 1, "one")
+	one := uint64(1)
+	for _, tc := range []struct {
+		name   string
+		claim  error
+		serves any // the liar's find_value answer
+		opts   PutRecordOptions
+	}{
+		{"stale, holds nothing", ErrStaleRecord, []any{}, PutRecordOptions{}},
+		{"stale, holds an older record", ErrStaleRecord, map[string]any{"value": encoded(t, old)}, PutRecordOptions{Seq: 2}},
+		{"CAS conflict, holds the expected seq", ErrSeqConflict, map[string]any{"value": encoded(t, old)}, PutRecordOptions{ExpectSeq: &one}},
+		{"CAS conflict, holds a forgery", ErrSeqConflict, map[string]any{"value": forged(t, testRecord(t, 12, "liar", 9, "x"))}, PutRecordOptions{ExpectSeq: &one}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := dhtCtx(t)
+			nodes := dhtNetwork(t, 3, Config{})
+			liar := newFakePeer(t, RecordKey(priv.Public().(ed25519.PublicKey), salt), map[string]rpcudp.HandlerFunc{
+				methodFindNode:  answer([]any{}),
+				methodFindValue: answer(tc.serves),
+				methodStore: func(context.Context, *rpcudp.Request) (any, error) {
+					return nil, fmt.Errorf("store: %w: trust me", tc.claim)
+				},
+			})
+			alone := newDHTNode(t, Config{})
+			alone.rt.answered(liar.contact())
+			if _, err := alone.PutRecord(ctx, priv, salt, []byte("two"), tc.opts); !errors.Is(err, ErrStoreFailed) ||
+				errors.Is(err, tc.claim) {
+				t.Errorf("PutRecord with the liar alone: %v, want ErrStoreFailed, not %v", err, tc.claim)
+			}
+			nodes[1].rt.answered(liar.contact())
+			r, err := nodes[1].PutRecord(ctx, priv, salt, []byte("two"), tc.opts)
+			if err != nil {
+				t.Fatalf("PutRecord refused by a liar alone: %v", err)
+			}
+			got, found, err := nodes[2].GetRecord(ctx, r.PublicKey, salt, GetOptions{})
+			if err != nil || !found || got.Seq != r.Seq {
+				t.Errorf("GetRecord = seq %d, %v, %v; want seq %d", got.Seq, found, err, r.Seq)
+			}
+		})
+	}
+}
+
+// TestQuorumPutRecordReadMissed: the read that chooses a put's seq misses
+// the newest record (its holder's answers to both of the read's lookups
+// are lost), so the put goes out one too low and that holder refuses it;
+// the holder shows its record, and PutRecord tries once more, one higher,
+// instead of failing.
+func TestQuorumPutRecordReadMissed(t *testing.T) {
+	ctx := dhtCtx(t)
+	priv, salt := testKey(13), []byte("missed")
+	newest := testRecord(t, 13, "missed", 5, "five")
+	var reads atomic.Int32
+	nodes := dhtNetwork(t, 3, Config{})
+	holder := newFakePeer(t, newest.Key(), map[string]rpcudp.HandlerFunc{
+		methodFindNode: answer([]any{}),
+		methodFindValue: func(context.Context, *rpcudp.Request) (any, error) {
+			if reads.Add(1) <= 2 { // both lookups of the read
+				return []any{}, nil
+			}
+			return map[string]any{"value": encoded(t, newest)}, nil
+		},
+		methodStore: func(_ context.Context, req *rpcudp.Request) (any, error) {
+			args, err := req.RawArgs()
+			if err != nil || len(args) != 3 {
+				return nil, rpcudp.ErrBadArgs
+			}
+			v, err := ValueFromMsgpack(args[2])
+			if err != nil {
+				return nil, err
+			}
+			if r, err := DecodeRecord(v); err != nil || r.Seq <= newest.Seq {
+				return nil, fmt.Errorf("store: %w", ErrStaleRecord)
+			}
+			return true, nil
+		},
+	})
+	nodes[1].rt.answered(holder.contact())
+	r, err := nodes[1].PutRecord(ctx, priv, salt, []byte("six"), PutRecordOptions{})
+	if err != nil || r.Seq != newest.Seq+1 {
+		t.Fatalf("PutRecord = seq %d, %v; want seq %d", r.Seq, err, newest.Seq+1)
 	}
 }

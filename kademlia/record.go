@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -125,11 +126,14 @@ func (r Record) Verify() error {
 	return nil
 }
 
-// checkSizes checks the lengths of the key, salt and value.
+// checkSizes checks the lengths of the key, salt and value, and that the
+// key is not one of the small-order points.
 func (r Record) checkSizes() error {
 	switch {
 	case len(r.PublicKey) != ed25519.PublicKeySize:
 		return fmt.Errorf("%w: public key of %d bytes, want %d", ErrBadRecord, len(r.PublicKey), ed25519.PublicKeySize)
+	case smallOrder(r.PublicKey):
+		return fmt.Errorf("%w: public key %x is of small order: anyone can sign for it", ErrBadRecord, []byte(r.PublicKey))
 	case len(r.Salt) > MaxSaltSize:
 		return fmt.Errorf("%w: salt of %d bytes, at most %d", ErrBadRecord, len(r.Salt), MaxSaltSize)
 	case len(r.Value) > MaxRecordValueSize+MaxSaltSize-len(r.Salt):
@@ -299,4 +303,31 @@ func (recordValidator) condition(_ ID, held, body []byte) ([]byte, error) {
 		return canonical, nil
 	}
 	return nil, fmt.Errorf("%w: the put expected seq %d, the holder has seq %d", ErrSeqConflict, *cas, h.Seq)
+}
+
+// smallOrder reports whether pub encodes a point of small order (1, 2, 4
+// or 8), canonically or not, whatever its sign bit: under such a key, a
+// signature with R the identity and S zero verifies for every message
+// (crypto/ed25519 checks the cofactorless equation), so anybody could
+// sign records for it. Keys from ed25519.GenerateKey are never of small
+// order. These are the y coordinates 0, 1, p-1, the two of order 8, p and
+// p+1 (p = 2^255-19), little-endian, as libsodium refuses them.
+func smallOrder(pub []byte) bool {
+	if len(pub) != ed25519.PublicKeySize {
+		return false
+	}
+	var y [ed25519.PublicKeySize]byte
+	copy(y[:], pub)
+	y[len(y)-1] &= 0x7f
+	switch hex.EncodeToString(y[:]) {
+	case "0000000000000000000000000000000000000000000000000000000000000000",
+		"0100000000000000000000000000000000000000000000000000000000000000",
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f":
+		return true
+	}
+	return false
 }

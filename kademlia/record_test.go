@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
@@ -238,6 +240,20 @@ func TestRecordKeys(t *testing.T) {
 	if _, _, err := LoadOrCreateKey(path); err == nil {
 		t.Error("LoadOrCreateKey accepted a corrupt file")
 	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
+		if err := os.WriteFile(path, MarshalPrivateKey(priv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := LoadOrCreateKey(path); !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("key file of mode %04o: %v, want fs.ErrPermission", mode, err)
+		}
+	}
 }
 
 func hexOf(b []byte) string {
@@ -247,4 +263,38 @@ func hexOf(b []byte) string {
 		out = append(out, digits[c>>4], digits[c&15])
 	}
 	return string(out)
+}
+
+// TestRecordSmallOrderKey: under a public key of small order, the
+// signature (R = identity, S = 0) verifies for any message with
+// crypto/ed25519, so anybody could write that key's records: every such
+// key, canonical or not, either sign, is refused.
+func TestRecordSmallOrderKey(t *testing.T) {
+	for _, h := range []string{
+		"0100000000000000000000000000000000000000000000000000000000000000", // identity
+		"0100000000000000000000000000000000000000000000000000000000000080", // identity, sign bit set
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // order 2
+		"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85", // order 8
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // identity, not canonical
+	} {
+		pub, err := ParsePublicKey(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Record{PublicKey: pub, Salt: []byte("s"), Seq: 99, Value: []byte("anybody's")}
+		r.Signature = append([]byte{1}, make([]byte, ed25519.SignatureSize-1)...) // R = identity, S = 0
+		if h[:2] == "01" && !ed25519.Verify(pub, r.signedMessage(), r.Signature) {
+			t.Fatalf("%s: crypto/ed25519 refuses the trivial signature: the test's premise is gone", h)
+		}
+		body := r.appendBody(nil, nil)
+		if err := (recordValidator{}).Validate(r.Key(), body); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("%s: Validate = %v, want ErrBadRecord", h, err)
+		}
+		if _, err := DecodeRecord(recordValue(t, body)); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("%s: DecodeRecord = %v, want ErrBadRecord", h, err)
+		}
+	}
+	if smallOrder(testKey(1).Public().(ed25519.PublicKey)) {
+		t.Error("a generated key counted as of small order")
+	}
 }

@@ -353,3 +353,63 @@ func staleHolders(all, honest []*Node, recs []poisonedRecord) (inK, anywhere int
 	}
 	return inK, anywhere
 }
+
+// TestSuiteRecordsReadCost measures what a quorum read costs: the
+// requests every node received (find_value, the find_node a quorum read
+// also asks value holders, and the read repair's stores) per GetRecord
+// (quorum 3) and per plain Get (first value) of the same records, on an
+// honest simnet.
+//
+//	go test -count=1 -run SuiteRecordsReadCost -v ./kademlia/ (-tags long for 100 nodes)
+func TestSuiteRecordsReadCost(t *testing.T) {
+	t.Parallel()
+	nodesN, records := bySize(30, 100), bySize(10, 40)
+	synctest.Test(t, func(t *testing.T) {
+		cl := newSimCluster(t, 12)
+		defer cl.close()
+		var requests atomic.Int64
+		count := rpcudp.WithInterceptors(func(ctx context.Context, req *rpcudp.Request, next rpcudp.HandlerFunc) (any, error) {
+			requests.Add(1)
+			return next(ctx, req)
+		})
+		nodes := cl.grow(nodesN, Config{RPCOptions: []rpcudp.Option{count}})
+		cl.joinAtOnce(nodes)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		ctx := context.Background()
+		recs := make([]Record, records)
+		for i := range recs {
+			r, err := nodes[i%nodesN].PutRecord(ctx, testKey(byte(i)), []byte("cost"), []byte("v"), PutRecordOptions{Seq: 1})
+			if err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+			recs[i] = r
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		measure := func(read func(n *Node, r Record) bool) (perRead float64, found int) {
+			start := requests.Load()
+			for i, r := range recs {
+				if read(nodes[(i+nodesN/2)%nodesN], r) {
+					found++
+				}
+			}
+			time.Sleep(time.Minute) // background stores counted too
+			synctest.Wait()
+			return float64(requests.Load()-start) / float64(len(recs)), found
+		}
+		plain, plainFound := measure(func(n *Node, r Record) bool {
+			_, ok, err := n.getDigest(ctx, r.Key(), GetOptions{SkipLocal: true})
+			return err == nil && ok
+		})
+		quorum, quorumFound := measure(func(n *Node, r Record) bool {
+			got, ok, err := n.GetRecord(ctx, r.PublicKey, r.Salt, GetOptions{SkipLocal: true})
+			return err == nil && ok && got.Seq == r.Seq
+		})
+		t.Logf("records read cost: %d nodes, %d records: plain Get %.1f requests per read (%d found), GetRecord quorum %d %.1f (%d found)",
+			nodesN, records, plain, plainFound, DefaultQuorum, quorum, quorumFound)
+		if plainFound != records || quorumFound != records {
+			t.Errorf("found %d (plain) and %d (quorum) of %d records", plainFound, quorumFound, records)
+		}
+	})
+}

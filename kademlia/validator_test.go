@@ -262,3 +262,38 @@ func TestValidatorAppNamespace(t *testing.T) {
 		t.Errorf("Get = %v, %v, %v; want counter 4", v, found, err)
 	}
 }
+
+// TestValidatorOriginalSuperseded: a node published seq 1 (its Original,
+// republished every 24 h); another writer of the same key publishes seq 2
+// at nodes that do not include the first one. The first node's 24-hour
+// republish of seq 1 is refused by the holders of seq 2, which show it;
+// the first node then keeps seq 2, no longer as its original, and nobody
+// is rolled back.
+func TestValidatorOriginalSuperseded(t *testing.T) {
+	ctx := dhtCtx(t)
+	nodes := dhtNetwork(t, 3, Config{})
+	priv, salt := testKey(14), []byte("two writers")
+	if _, err := nodes[1].PutRecord(ctx, priv, salt, []byte("one"), PutRecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := NewRecord(priv, salt, 2, []byte("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].putChecked(r2.Key(), encoded(t, r2), PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].republishOriginals(ctx)
+	for i, n := range nodes[:2] {
+		if v, _, _ := n.storage.Get(r2.Key()); !v.Equal(encoded(t, r2)) {
+			t.Errorf("node %d holds %v, want seq 2", i, v)
+		}
+	}
+	originals, err := nodes[1].storage.Originals()
+	if err != nil || len(originals) != 0 {
+		t.Errorf("the first writer's originals: %d, %v; want none", len(originals), err)
+	}
+	if m := nodes[1].Metrics().Republish; m.Failed != 1 {
+		t.Errorf("republish metrics %+v, want the refused one failed", m)
+	}
+}

@@ -188,6 +188,9 @@ func setSigned(ctx context.Context, node *kademlia.Node, priv ed25519.PrivateKey
 	r, err := node.PutRecord(ctx, priv, []byte(name), []byte(text), kademlia.PutRecordOptions{})
 	if err != nil {
 		fmt.Fprintln(stderr, "set:", err)
+		if errors.Is(err, kademlia.ErrStaleRecord) {
+			fmt.Fprintln(stderr, "set: a node holds a newer record of this key and NAME than the read found: run again")
+		}
 		return exitError
 	}
 	fmt.Fprintf(stdout, "Set %s = %s (seq %d)\n", name, text, r.Seq)
