@@ -3,10 +3,14 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
+	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -28,6 +32,9 @@ type claims struct {
 	ended    []ended // claims ended, their hook not run yet
 	closed   bool    // by close: no claim any more
 
+	releasing int        // release hooks running
+	hookDone  *sync.Cond // on mu: signalled when one ends (see hooked)
+
 	// busy counts armed timers and release hooks running, so that close
 	// can wait for them. Add is called only under mu, and once closed is
 	// set only by close itself before it waits: never concurrently with a
@@ -48,6 +55,7 @@ func (c *claims) unlock() {
 	run := len(todo) > 0 && c.release != nil
 	if run {
 		c.busy.Add(1)
+		c.releasing++
 	}
 	c.mu.Unlock()
 	if !run {
@@ -57,13 +65,36 @@ func (c *claims) unlock() {
 	for _, e := range todo {
 		c.release(e.session, e.lapsed)
 	}
+	c.mu.Lock()
+	c.releasing--
+	c.hooked().Broadcast()
+	c.mu.Unlock()
 }
 
-// claim takes the claim for session and returns its token.
+// hooked returns the condition signalled when release hooks end.
+func (c *claims) hooked() *sync.Cond {
+	if c.hookDone == nil {
+		c.hookDone = sync.NewCond(&c.mu)
+	}
+	return c.hookDone
+}
+
+// claim takes the claim for session and returns its token. The release
+// hooks of the claims ended before run to their end first, so that the
+// new holder never sees the device released under it.
 func (c *claims) claim(session string) (string, error) {
 	c.mu.Lock()
-	defer c.unlock()
 	c.lapseLocked()
+	for len(c.ended) > 0 || c.releasing > 0 {
+		if len(c.ended) > 0 {
+			c.unlock()
+			c.mu.Lock()
+		} else {
+			c.hooked().Wait()
+		}
+		c.lapseLocked()
+	}
+	defer c.unlock()
 	if c.closed {
 		return "", errf(ErrStopped, "")
 	}
@@ -110,7 +141,9 @@ func (c *claims) checkLocked(token string) error {
 	switch {
 	case c.token == "":
 		return errf(ErrBadToken, "not claimed")
-	case token != c.token:
+	case token == "":
+		return errf(ErrBadToken, "no token given")
+	case subtle.ConstantTimeCompare([]byte(token), []byte(c.token)) != 1:
 		return errf(ErrBadToken, "wrong token")
 	}
 	return nil
@@ -182,13 +215,19 @@ func (c *claims) endLocked(lapsed bool) {
 	c.ended = append(c.ended, ended{session, lapsed})
 }
 
-func quote(s string) string { return `"` + s + `"` }
+func quote(s string) string { return strconv.Quote(s) }
+
+// maxSession bounds a claim's session name, which error replies quote.
+const maxSession = 256
 
 // handleClaim serves claim [session] -> token.
 func (s *Server) handleClaim(_ context.Context, _ netip.AddrPort, args []msgpack.RawMessage) (any, error) {
 	var session string
 	if err := decodeArgs(args, &session); err != nil {
 		return nil, err
+	}
+	if len(session) > maxSession {
+		return nil, fmt.Errorf("%w: session longer than %d bytes", rpcudp.ErrBadArgs, maxSession)
 	}
 	return s.claims.claim(session)
 }

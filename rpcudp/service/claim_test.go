@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -48,6 +49,16 @@ func TestClaims(t *testing.T) {
 			_, err := r.call("claim", "b")
 			if !errors.Is(err, service.ErrClaimed) || !errors.Is(err, rpcudp.ErrHandler) {
 				t.Fatalf("second claim: %v, want ErrClaimed", err)
+			}
+		}},
+		{"session bounded and quoted", func(t *testing.T, r *rig, _ *release) {
+			if _, err := r.call("claim", strings.Repeat("s", 257)); !errors.Is(err, rpcudp.ErrBadArgs) {
+				t.Fatalf("claim with a 257-byte session: %v, want ErrBadArgs", err)
+			}
+			callT[string](t, r, "claim", "a\"b\n")
+			_, err := r.call("claim", "c")
+			if !errors.Is(err, service.ErrClaimed) || !strings.HasSuffix(err.Error(), `by session "a\"b\n"`) {
+				t.Fatalf("second claim: %v", err)
 			}
 		}},
 		{"wrong or no token", func(t *testing.T, r *rig, _ *release) {
@@ -140,4 +151,39 @@ func TestClaims(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestClaimAfterRelease: a claim that comes while the release hook of
+// the lapsed one still runs is granted only once the hook is done, so
+// that the new holder never sees the device released under it.
+func TestClaimAfterRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inHook, unblock := make(chan string, 1), make(chan struct{})
+		r := newRig(t, simnet.Config{Latency: time.Millisecond}, service.WithClaimTimeout(5*time.Second),
+			service.WithReleaseHook(func(session string, _ bool) {
+				inHook <- session
+				<-unblock
+			}))
+		r.srv.Start()
+		callT[string](t, r, "claim", "a")
+		if s := <-inHook; s != "a" { // the claim lapsed; its hook blocks
+			t.Fatalf("hook for %q", s)
+		}
+		granted := make(chan error, 1)
+		go func() {
+			_, err := r.call("claim", "b")
+			granted <- err
+		}()
+		time.Sleep(time.Second) // virtual: the claim's round trip takes 2 ms
+		select {
+		case err := <-granted:
+			t.Fatalf("claim granted (%v) while the release hook ran", err)
+		default:
+		}
+		close(unblock)
+		must(t, <-granted)
+		if s, ok := r.srv.Claimed(); !ok || s != "b" {
+			t.Fatalf("claimed by %q %v", s, ok)
+		}
+	})
 }

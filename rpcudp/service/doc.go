@@ -49,8 +49,10 @@
 //	inventory             request  ["svc.inventory", []]      -> map, see Inventory
 //	property get          request  ["svc.get", [name]]        -> value
 //	property set          request  ["svc.set", [name, value]] or [name, value, token] -> nil
-//	subscribe or renew    request  ["svc.subscribe", [signal, lease_ms, sink, sub_id]]
+//	subscribe or renew    request  ["svc.subscribe", [signal, lease_ms, sink, sub_id, cookie]]
 //	                               -> [lease_ms granted, emissions so far, epoch]
+//	                               or, without the cookie or with a stale one,
+//	                               -> [0, 0, 0, cookie] (nothing subscribed: ask again with it)
 //	unsubscribe           request or notification ["svc.unsubscribe", [signal, sub_id]]
 //	emission              notification (0x03), server to subscriber:
 //	                               [sink, [sub_id, signal, seq, [args...]]]
@@ -74,7 +76,13 @@
 //
 // # Signals and properties
 //
-// A subscription is soft state: the client asks for a lease (clamped to
+// A subscription is soft state. The first subscribe is answered with a
+// cookie (a MAC of the subscriber's address and id) that the subscriber
+// sends back: a server sends emissions only to an address that has shown
+// it receives there, so a subscribe from a spoofed address does not make
+// it a reflector; each signal holds at most 1024 subscribers, 32 of them
+// at one IP address (ErrTooManySubscribers). The
+// client asks for a lease (clamped to
 // [MinLease, MaxLease]) and renews it every third of the lease granted;
 // the server drops a subscriber whose lease lapsed, or whose address
 // refused three emissions in a row (a send error; UDP rarely reports

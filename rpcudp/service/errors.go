@@ -34,7 +34,8 @@ var (
 	ErrNoSuchProperty = errors.New("service: no such property")
 	// ErrReadOnly: the property cannot be set remotely.
 	ErrReadOnly = errors.New("service: property is read-only")
-	// ErrTooManySubscribers: the signal has its maximum of subscribers.
+	// ErrTooManySubscribers: the signal has its maximum of subscribers
+	// (1024), or of subscribers at the caller's IP address (32).
 	ErrTooManySubscribers = errors.New("service: too many subscribers")
 	// ErrClaimLost: a Claim was lost (a reclaim was refused, or none was
 	// acknowledged within the claim timeout).

@@ -52,6 +52,9 @@ func (b *inbox) add(em Emission) {
 	if _, dup := b.held[em.Seq]; dup {
 		return
 	}
+	if b.next == 0 && len(b.held) >= reorderWindow {
+		return // before the first renewal, hold no more than the window
+	}
 	b.held[em.Seq] = em
 	if b.next != 0 {
 		b.settleLocked()

@@ -16,7 +16,7 @@ type Inventory struct {
 	Methods        []MethodInfo   `msgpack:"methods"`
 	Signals        []SignalInfo   `msgpack:"signals"`
 	Properties     []PropertyInfo `msgpack:"properties"`
-	ClaimTimeoutMS int64          `msgpack:"claim_timeout_ms"`
+	ClaimTimeoutMS int64          `msgpack:"claim_timeout_ms"` // 0: no claims
 }
 
 // MethodInfo describes a method. Namespace "" is the null namespace.
@@ -45,7 +45,8 @@ type PropertyInfo struct {
 	Claimed  bool   `msgpack:"claimed"` // setting needs the claim token
 }
 
-// claimMethods are the claim methods every server serves.
+// claimMethods are the claim methods a server serves once it has
+// something to claim (see New).
 var claimMethods = []MethodInfo{
 	{Name: "claim", Doc: "claim(session) -> token: take the claim; fails if claimed already"},
 	{Name: "reclaim", Doc: "reclaim(token) -> true: keep the claim alive, within the claim timeout"},
@@ -53,10 +54,16 @@ var claimMethods = []MethodInfo{
 }
 
 // Inventory returns what s serves: its endpoints' methods in dispatch
-// order (then the claim methods), signals and properties by name.
+// order (then the claim methods, if it serves them; ClaimTimeoutMS is 0
+// otherwise), signals and properties by name.
 func (s *Server) Inventory() Inventory {
 	var inv Inventory
-	inv.ClaimTimeoutMS = s.claims.timeout.Milliseconds()
+	s.mu.Lock()
+	claimOn := s.claimOn
+	s.mu.Unlock()
+	if claimOn {
+		inv.ClaimTimeoutMS = s.claims.timeout.Milliseconds()
+	}
 	for _, e := range s.endpoints() {
 		for _, m := range e.list() {
 			inv.Methods = append(inv.Methods, MethodInfo{
@@ -66,6 +73,9 @@ func (s *Server) Inventory() Inventory {
 		}
 	}
 	for _, m := range claimMethods {
+		if !claimOn {
+			break
+		}
 		m.Version = "1.0"
 		inv.Methods = append(inv.Methods, m)
 	}

@@ -3,8 +3,10 @@ package service_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -81,6 +83,30 @@ func TestInventory(t *testing.T) {
 		}
 		if err := r.srv.Handle("bad", func(string) {}); !errors.Is(err, rpcudp.ErrBadHandler) {
 			t.Errorf("Handle(bad signature): %v", err)
+		}
+	})
+}
+
+// TestInventoryBounds: a server with nothing to claim lists no claim
+// methods (it serves none), and an inventory over 8 KiB fails clearly.
+func TestInventoryBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, simnet.Config{})
+		must(t, r.srv.Handle("test", answer("x")))
+		r.srv.Start()
+		inv, err := r.client.Inventory(bg, r.addr)
+		must(t, err)
+		if len(inv.Methods) != 1 || inv.ClaimTimeoutMS != 0 {
+			t.Errorf("without claims: %+v", inv)
+		}
+		if _, err := r.call("claim", "me"); !errors.Is(err, rpcudp.ErrUnknownMethod) {
+			t.Errorf("claim: %v", err)
+		}
+		for i := range 100 {
+			must(t, r.srv.Handle(fmt.Sprintf("m%03d", i), answer("x"), service.Doc(strings.Repeat("d", 100))))
+		}
+		if _, err := r.client.Inventory(bg, r.addr); !errors.Is(err, rpcudp.ErrMessageTooLarge) {
+			t.Errorf("inventory over 8 KiB: %v, want ErrMessageTooLarge", err)
 		}
 	})
 }

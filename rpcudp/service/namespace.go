@@ -2,7 +2,6 @@ package service
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -111,23 +110,37 @@ func (v version) compatible(want version) bool {
 	return v.major == want.major && v.minor >= want.minor
 }
 
-// parseVersion parses "M", "M.N"; "" gives def.
+// parseVersion parses "M", "M.N" (decimal digits only, at most 9 each);
+// "" gives def.
 func parseVersion(s string, def version) (version, error) {
 	if s == "" {
 		return def, nil
 	}
 	maj, min, hasMinor := strings.Cut(s, ".")
 	var v version
-	var err error
-	if v.major, err = strconv.Atoi(maj); err != nil || v.major < 0 {
-		return v, fmt.Errorf("%w: bad version %q", rpcudp.ErrBadArgs, s)
+	var ok bool
+	if v.major, ok = parseNum(maj); ok && hasMinor {
+		v.minor, ok = parseNum(min)
 	}
-	if hasMinor {
-		if v.minor, err = strconv.Atoi(min); err != nil || v.minor < 0 {
-			return v, fmt.Errorf("%w: bad version %q", rpcudp.ErrBadArgs, s)
-		}
+	if !ok {
+		return version{}, fmt.Errorf("%w: bad version %q (want MAJOR or MAJOR.MINOR)", rpcudp.ErrBadArgs, s)
 	}
 	return v, nil
+}
+
+// parseNum parses 1 to 9 decimal digits (no sign, no space).
+func parseNum(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // anyVersion marks a call that names no version: any endpoint version

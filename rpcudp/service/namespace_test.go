@@ -33,6 +33,9 @@ func TestDispatch(t *testing.T) {
 		v3 := &service.Endpoint{Version: "3.1"}
 		must(t, v3.Handle("v3only", answer("v3")))
 		must(t, r.srv.Add(v3))
+		tens := &service.Endpoint{Namespace: "tens", Version: "2.10"}
+		must(t, tens.Handle("m", answer("2.10")))
+		must(t, r.srv.Add(tens))
 		r.srv.Start()
 
 		tests := []struct {
@@ -57,6 +60,14 @@ func TestDispatch(t *testing.T) {
 			{"", "1.0", "v3only", "", service.ErrIncompatibleVersion}, //
 			{"control", "x.y", "stop", "", rpcudp.ErrBadArgs},         // bad version
 			{"", "", "test", "x", nil},                                // through svc.call, any version
+			{"tens", "2.9", "m", "2.10", nil},                         // minors compare as numbers
+			{"tens", "2.11", "m", "", service.ErrIncompatibleVersion}, //
+			{"control", "+2", "stop", "", rpcudp.ErrBadArgs},          // digits only
+			{"control", "-0", "stop", "", rpcudp.ErrBadArgs},          //
+			{"control", "2.+0", "stop", "", rpcudp.ErrBadArgs},        //
+			{"control", "2.", "stop", "", rpcudp.ErrBadArgs},          //
+			{"control", "2.0.1", "stop", "", rpcudp.ErrBadArgs},       //
+			{"control", "99999999999999999999", "stop", "", rpcudp.ErrBadArgs},
 		}
 		for _, tc := range tests {
 			args := []any{}
@@ -214,6 +225,32 @@ func TestHandlerErrors(t *testing.T) {
 			if _, err := r.call(tc.method, tc.args...); !errors.Is(err, tc.err) {
 				t.Errorf("%s%v: %v, want %v", tc.method, tc.args, err, tc.err)
 			}
+		}
+	})
+}
+
+// TestNotifyReachesMethod: a method called by a notification, plain or
+// through svc.call, sees a request marked as one, with its ID.
+func TestNotifyReachesMethod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, simnet.Config{Latency: time.Millisecond})
+		seen := make(chan bool, 2)
+		must(t, r.srv.Handle("note", rpcudp.HandlerFunc(func(_ context.Context, req *rpcudp.Request) (any, error) {
+			seen <- req.Notify
+			return nil, nil
+		})))
+		r.srv.Start()
+		must(t, r.cliEP.Notify(bg, r.addr, "note"))
+		must(t, r.cliEP.Notify(bg, r.addr, "svc.call", "", "", "note", []any{}))
+		for range 2 {
+			if !<-seen {
+				t.Fatal("the method saw a notification as a request")
+			}
+		}
+		_, err := r.call("note")
+		must(t, err)
+		if <-seen {
+			t.Fatal("the method saw a request as a notification")
 		}
 	})
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -27,8 +28,9 @@ type Server struct {
 	props   map[string]propEntry
 	claimOn bool // the claim methods are registered (see useClaims)
 
-	gate   gate
-	claims claims
+	gate      gate
+	claims    claims
+	cookieKey [32]byte // keys the subscribe cookies (see handleSubscribe)
 }
 
 type config struct {
@@ -53,8 +55,9 @@ func WithClaimTimeout(d time.Duration) Option {
 // WithReleaseHook sets a function run when a claim ends: lapsed is true
 // when it lapsed for want of a reclaim, false on unclaim. It runs outside
 // the server's locks, on the goroutine that noticed the end (the claim's
-// timer, a request's handler, or Close). It must not call Server.Close,
-// which waits for it.
+// timer, a request's handler, or Close). A claim that comes meanwhile is
+// granted once it has returned. It must not call Server.Close, which
+// waits for it.
 func WithReleaseHook(fn func(session string, lapsed bool)) Option {
 	return func(c *config) { c.release, c.claims = fn, true }
 }
@@ -76,6 +79,7 @@ func New(ep *rpcudp.Endpoint, opts ...Option) *Server {
 	}
 	s := &Server{ep: ep, log: cfg.log, plain: map[string]bool{}, signals: map[string]*Signal{}, props: map[string]propEntry{}}
 	s.claims.timeout, s.claims.release = cfg.claimTimeout, cfg.release
+	rand.Read(s.cookieKey[:])
 	if cfg.claims {
 		s.useClaims()
 	}
@@ -123,9 +127,13 @@ func (s *Server) builtin(name string, h handlerFunc) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", rpcudp.ErrBadArgs, err)
 		}
-		return h(ctx, req.From, args)
+		return h(context.WithValue(ctx, outerKey{}, req), req.From, args)
 	}))
 }
+
+// outerKey keys the request a builtin serves in its context, so that
+// invoke hands its ID and Notify on to the method's request.
+type outerKey struct{}
 
 // servePlain registers a null-namespace method under its plain name, once.
 func (s *Server) servePlain(name string) error {
@@ -225,7 +233,11 @@ func (s *Server) invoke(ctx context.Context, from netip.AddrPort, ns, ver, name 
 		ctx, cancel = context.WithTimeout(ctx, m.timeout)
 		defer cancel()
 	}
-	return m.h(ctx, rpcudp.NewRequest(from, name, args...))
+	req := rpcudp.NewRequest(from, name, args...)
+	if outer, ok := ctx.Value(outerKey{}).(*rpcudp.Request); ok {
+		req.ID, req.Notify = outer.ID, outer.Notify
+	}
+	return m.h(ctx, req)
 }
 
 // handleCall serves svc.call [namespace, version, method, [args...]].

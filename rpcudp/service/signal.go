@@ -2,6 +2,10 @@ package service
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
@@ -20,8 +24,10 @@ const (
 )
 
 const (
-	// maxSubscribers bounds each signal's subscribers.
+	// maxSubscribers bounds each signal's subscribers, and maxPerHost
+	// those at one IP address, so that one host cannot take them all.
 	maxSubscribers = 1024
+	maxPerHost     = 32
 	// maxFails is how many emissions in a row a subscriber's address may
 	// refuse before it is dropped.
 	maxFails = 3
@@ -102,11 +108,25 @@ func (g *Signal) subscribe(k subKey, sink string, lease time.Duration) (time.Dur
 		if len(g.subs) >= maxSubscribers {
 			return 0, 0, errf(ErrTooManySubscribers, g.name)
 		}
+		if g.fromHostLocked(k.addr.Addr()) >= maxPerHost {
+			return 0, 0, errf(ErrTooManySubscribers, fmt.Sprintf("%s from %s", g.name, k.addr.Addr()))
+		}
 		sub = &subscriber{}
 		g.subs[k] = sub
 	}
 	sub.sink, sub.deadline, sub.fails = sink, now.Add(lease), 0
 	return lease, g.seq, nil
+}
+
+// fromHostLocked counts the subscribers at host.
+func (g *Signal) fromHostLocked(host netip.Addr) int {
+	n := 0
+	for k := range g.subs {
+		if k.addr.Addr() == host {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *Signal) unsubscribe(k subKey) {
@@ -182,13 +202,28 @@ func (g *Signal) delivered(k subKey, ok bool) {
 	}
 }
 
-// handleSubscribe serves svc.subscribe [signal, lease_ms, sink, sub_id]
-// -> [lease granted in ms, the signal's emissions so far, epoch].
+// handleSubscribe serves svc.subscribe [signal, lease_ms, sink, sub_id,
+// cookie] -> [lease granted in ms, the signal's emissions so far, epoch].
+// Without the cookie (or with a stale one) it subscribes nothing and
+// answers [0, 0, 0, cookie]: the subscriber must ask again with it,
+// which proves it receives at its address, so that a subscribe from a
+// spoofed address cannot turn the server into a reflector of emissions.
 func (s *Server) handleSubscribe(_ context.Context, from netip.AddrPort, args []msgpack.RawMessage) (any, error) {
-	var name, sink, id string
+	var name, sink, id, cookie string
 	var ms int64
-	if err := decodeArgs(args, &name, &ms, &sink, &id); err != nil {
+	if len(args) == 4 {
+		args = append(args, nil)
+	}
+	if len(args) != 5 {
+		return nil, fmt.Errorf("%w: svc.subscribe takes [signal, lease_ms, sink, sub_id, cookie]", rpcudp.ErrBadArgs)
+	}
+	if err := decodeArgs(args[:4], &name, &ms, &sink, &id); err != nil {
 		return nil, err
+	}
+	if args[4] != nil {
+		if err := decodeArgs(args[4:], &cookie); err != nil {
+			return nil, err
+		}
 	}
 	if sink == "" || len(sink) > maxName || len(id) > maxName {
 		return nil, fmt.Errorf("%w: sink and id must be 1..%d bytes", rpcudp.ErrBadArgs, maxName)
@@ -197,11 +232,25 @@ func (s *Server) handleSubscribe(_ context.Context, from netip.AddrPort, args []
 	if g == nil {
 		return nil, errf(ErrNoSuchSignal, quote(name))
 	}
-	lease, seq, err := g.subscribe(subKey{from, id}, sink, time.Duration(ms)*time.Millisecond)
+	k := subKey{from, id}
+	if want := s.cookie(k); subtle.ConstantTimeCompare([]byte(cookie), []byte(want)) != 1 {
+		return []any{0, 0, 0, want}, nil
+	}
+	lease, seq, err := g.subscribe(k, sink, time.Duration(ms)*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}
 	return []any{lease.Milliseconds(), seq, g.epoch}, nil
+}
+
+// cookie is the subscribe cookie of a subscriber: a MAC of its address
+// and id under the server's random key.
+func (s *Server) cookie(k subKey) string {
+	m := hmac.New(sha256.New, s.cookieKey[:])
+	m.Write([]byte(k.addr.String()))
+	m.Write([]byte{0})
+	m.Write([]byte(k.id))
+	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 
 // handleUnsubscribe serves svc.unsubscribe [signal, sub_id] -> nil.

@@ -56,6 +56,7 @@ type Subscription struct {
 	signal string
 	id     string
 	every  time.Duration // renewal period
+	cookie string        // the server's subscribe cookie; renew's alone
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -135,23 +136,33 @@ type renewal struct {
 	epoch uint32 // the signal's instance on the server
 }
 
-// renew subscribes (again).
+// renew subscribes (again), with the server's cookie; a server that
+// answers with a new cookie (the first time, or after a restart) is asked
+// once more with it.
 func (s *Subscription) renew(ctx context.Context, lease time.Duration, o rpcudp.CallOptions) (renewal, error) {
-	r, err := s.c.callWith(ctx, o, s.addr, Target{}, subscribeMethod, s.signal, lease.Milliseconds(), s.c.sink, s.id)
-	if err != nil {
-		return renewal{}, err
+	for range 2 {
+		r, err := s.c.callWith(ctx, o, s.addr, Target{}, subscribeMethod, s.signal, lease.Milliseconds(), s.c.sink, s.id, s.cookie)
+		if err != nil {
+			return renewal{}, err
+		}
+		var rn renewal
+		var ms int64
+		var fields []msgpack.RawMessage
+		if err = r.Decode(&fields); err == nil && len(fields) == 4 {
+			var z1, z2 int64
+			if err = decodeArgs(fields, &z1, &z2, &rn.epoch, &s.cookie); err == nil && s.cookie != "" {
+				continue
+			}
+		} else if err == nil {
+			err = decodeArgs(fields, &ms, &rn.seq, &rn.epoch)
+		}
+		if err != nil || ms <= 0 {
+			return renewal{}, fmt.Errorf("%w: subscribe reply %x", rpcudp.ErrMalformed, []byte(r))
+		}
+		rn.lease = time.Duration(ms) * time.Millisecond
+		return rn, nil
 	}
-	var rn renewal
-	var ms int64
-	var fields []msgpack.RawMessage
-	if err = r.Decode(&fields); err == nil {
-		err = decodeArgs(fields, &ms, &rn.seq, &rn.epoch)
-	}
-	if err != nil || ms <= 0 {
-		return renewal{}, fmt.Errorf("%w: subscribe reply %x", rpcudp.ErrMalformed, []byte(r))
-	}
-	rn.lease = time.Duration(ms) * time.Millisecond
-	return rn, nil
+	return renewal{}, fmt.Errorf("%w: the server refused its own subscribe cookie", rpcudp.ErrMalformed)
 }
 
 // loop renews the lease every s.every until the subscription ends; a
