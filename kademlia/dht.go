@@ -57,7 +57,8 @@ func (n *Node) getDigest(ctx context.Context, key ID, o GetOptions) (Value, bool
 			return v, ok, err
 		}
 	}
-	return n.read(ctx, key, readPolicy{quorum: o.Quorum}, o.SkipLocal)
+	// Without a quorum the local copy was looked up above: none.
+	return n.read(ctx, key, readPolicy{quorum: o.Quorum}, o.SkipLocal || o.Quorum <= 1)
 }
 
 // Set stores value under key (hashed with Digest as Python does) at the K

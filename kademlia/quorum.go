@@ -161,9 +161,11 @@ func (l *lookup) repair(v Value, stale []Contact) {
 // the key). A node with no peers answers with its local copy.
 func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool) (Value, bool, error) {
 	if !skipLocal {
-		if v, ok, err := n.storage.Get(key); err != nil {
+		v, ok, err := n.storage.Get(key)
+		if err != nil {
 			return Value{}, false, err
-		} else if _, cerr := n.cfg.guard.check(key, v, pol.ns); ok && cerr == nil {
+		}
+		if _, cerr := n.cfg.guard.check(key, v, pol.ns); ok && cerr == nil {
 			pol.local = &v
 		}
 	}
