@@ -3,6 +3,7 @@ package rpcudp
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -56,30 +57,29 @@ func (t *handlerTable) register(name string, h HandlerFunc) {
 		ic, next := t.interceptors[i], h
 		h = func(ctx context.Context, req *Request) (any, error) { return ic(ctx, req, next) }
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	old := *t.m.Load()
-	m := make(map[string]handlerEntry, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[name] = handlerEntry{name, h}
-	t.m.Store(&m)
+	t.update(func(m map[string]handlerEntry) bool {
+		m[name] = handlerEntry{name, h}
+		return true
+	})
 }
 
 // unregister removes name's handler and reports whether there was one.
 func (t *handlerTable) unregister(name string) bool {
+	return t.update(func(m map[string]handlerEntry) bool {
+		_, ok := m[name]
+		delete(m, name)
+		return ok
+	})
+}
+
+// update applies change to a copy of the table and publishes the copy if
+// change reports a change (readers never lock: the map is copied on write).
+func (t *handlerTable) update(change func(map[string]handlerEntry) bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := *t.m.Load()
-	if _, ok := old[name]; !ok {
+	m := maps.Clone(*t.m.Load())
+	if !change(m) {
 		return false
-	}
-	m := make(map[string]handlerEntry, len(old))
-	for k, v := range old {
-		if k != name {
-			m[k] = v
-		}
 	}
 	t.m.Store(&m)
 	return true
