@@ -120,6 +120,22 @@ func (c *client) call(method string, args ...string) (string, error) {
 	return out, nil
 }
 
+// claim claims by hand, as with examples/call: claim(session) answers
+// [cookie], sent back with the session in a second claim, whose reply (the
+// token, or an error) it returns.
+func (c *client) claim(session string) (string, error) {
+	c.t.Helper()
+	first, err := c.call("claim", session)
+	if err != nil {
+		return "", err
+	}
+	cookie, ok := strings.CutPrefix(first, "[")
+	if cookie, ok = strings.CutSuffix(cookie, "]"); !ok || len(cookie) < 3 {
+		c.t.Fatalf("claim %s = %s, want [cookie]", session, first)
+	}
+	return c.call("claim", session, cookie)
+}
+
 func (c *client) mustCall(want, method string, args ...string) {
 	c.t.Helper()
 	got, err := c.call(method, args...)
@@ -153,11 +169,13 @@ func TestDevice(t *testing.T) {
 	}
 	defer sub.Close()
 
-	tok, err := a.call("claim", `"alice"`)
+	tok, err := a.claim(`"alice"`)
 	if err != nil || len(tok) != service.TokenLen+2 {
 		t.Fatalf("claim = %s, %v", tok, err)
 	}
-	b.mustFail(service.ErrClaimed, "claim", `"bob"`)
+	if _, err := b.claim(`"bob"`); !errors.Is(err, service.ErrClaimed) {
+		t.Fatalf("claim while claimed: %v", err)
+	}
 	b.mustFail(service.ErrBadToken, "set_gain", `"0123456789abcdef"`, "10")
 	b.mustFail(service.ErrBadToken, "set_gain", "10") // 10 is not a token
 	a.mustCall("null", "set_gain", tok, "30.5")
@@ -188,7 +206,7 @@ func TestDevice(t *testing.T) {
 	// Released, the device is b's to claim.
 	a.mustCall("null", "unclaim", tok)
 	a.mustFail(service.ErrBadToken, "set_gain", tok, "1")
-	if _, err := b.call("claim", `"bob"`); err != nil {
+	if _, err := b.claim(`"bob"`); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -198,14 +216,14 @@ func TestDevice(t *testing.T) {
 func TestClaimLapses(t *testing.T) {
 	dev := startDevice(t, "-claim-timeout", "300ms")
 	a, b := newClient(t, dev), newClient(t, dev)
-	tok, err := a.call("claim", `"by hand"`)
+	tok, err := a.claim(`"by hand"`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// No reclaim: b gets the device once the claim has lapsed.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := b.call("claim", `"bob"`)
+		_, err := b.claim(`"bob"`)
 		if err == nil {
 			break
 		}

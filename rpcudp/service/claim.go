@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -215,19 +214,39 @@ func (c *claims) endLocked(lapsed bool) {
 	c.ended = append(c.ended, ended{session, lapsed})
 }
 
-func quote(s string) string { return strconv.Quote(s) }
-
-// maxSession bounds a claim's session name, which error replies quote.
+// maxSession bounds a claim's session name.
 const maxSession = 256
 
-// handleClaim serves claim [session] -> token.
-func (s *Server) handleClaim(_ context.Context, _ netip.AddrPort, args []msgpack.RawMessage) (any, error) {
-	var session string
-	if err := decodeArgs(args, &session); err != nil {
+// claimMethod is the claim method's wire name, and its cookies' purpose.
+const claimMethod = "claim"
+
+// handleClaim serves claim [session] or [session, cookie] -> token.
+// Without the cookie of the caller's IP address (or with a stale one) it
+// claims nothing and answers [cookie]: the caller must claim again with
+// it, which proves it receives at its address, so that a claim forged
+// with another's address cannot take the claim and lock the legitimate
+// client out for the claim timeout. The cookie is the IP address's,
+// whatever the port: a claim made by hand, from a new socket each time,
+// works too; whoever receives at the address may claim from it anyway.
+func (s *Server) handleClaim(_ context.Context, from netip.AddrPort, args []msgpack.RawMessage) (any, error) {
+	var session, cookie string
+	var err error
+	switch len(args) {
+	case 1:
+		err = decodeArgs(args, &session)
+	case 2:
+		err = decodeArgs(args, &session, &cookie)
+	default:
+		err = fmt.Errorf("%w: claim takes [session] or [session, cookie]", rpcudp.ErrBadArgs)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if len(session) > maxSession {
 		return nil, fmt.Errorf("%w: session longer than %d bytes", rpcudp.ErrBadArgs, maxSession)
+	}
+	if want, ok := s.checkCookie(cookie, claimMethod, from.Addr().Unmap().String()); !ok {
+		return []any{want}, nil
 	}
 	return s.claims.claim(session)
 }

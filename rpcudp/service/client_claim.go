@@ -36,8 +36,10 @@ type Claim struct {
 	err error
 }
 
-// Claim claims the server at addr for session and reclaims it in the
-// background. It fails with ErrClaimed if the server is claimed already.
+// Claim claims the server at addr for session (a round trip more than
+// the claim itself: see the claim cookie in the package doc) and reclaims
+// it in the background. It fails with ErrClaimed if the server is claimed
+// already.
 func (c *Client) Claim(ctx context.Context, addr netip.AddrPort, session string, o ClaimOptions) (*Claim, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultClaimTimeout
@@ -45,14 +47,11 @@ func (c *Client) Claim(ctx context.Context, addr netip.AddrPort, session string,
 	if o.Every <= 0 {
 		o.Every = o.Timeout / 4
 	}
-	r, err := c.Call(ctx, addr, Target{}, "claim", session)
+	tok, err := c.claim(ctx, addr, session)
 	if err != nil {
 		return nil, err
 	}
-	cl := &Claim{c: c, addr: addr, o: o, done: make(chan struct{}), lost: make(chan struct{})}
-	if err := r.Decode(&cl.token); err != nil {
-		return nil, err
-	}
+	cl := &Claim{c: c, addr: addr, token: tok, o: o, done: make(chan struct{}), lost: make(chan struct{})}
 	lctx, cancel := context.WithCancel(c.ctx)
 	cl.cancel = cancel
 	if err := c.goBackground(func() { cl.loop(lctx) }); err != nil {
@@ -60,6 +59,37 @@ func (c *Client) Claim(ctx context.Context, addr netip.AddrPort, session string,
 		return nil, err
 	}
 	return cl, nil
+}
+
+// claim takes the claim and returns its token. A server answers the
+// first claim with a cookie, sent back with the second from the same
+// address; an older server, which needs none, with the token at once.
+func (c *Client) claim(ctx context.Context, addr netip.AddrPort, session string) (string, error) {
+	args := []any{session}
+	for range 2 {
+		r, err := c.Call(ctx, addr, Target{}, claimMethod, args...)
+		if err != nil {
+			return "", err
+		}
+		var v any
+		if err := r.Decode(&v); err != nil {
+			return "", err
+		}
+		switch v := v.(type) {
+		case string:
+			return v, nil
+		case []any:
+			if len(v) != 1 {
+				break
+			}
+			if cookie, ok := v[0].(string); ok && cookie != "" && len(args) == 1 {
+				args = []any{session, cookie}
+				continue
+			}
+		}
+		return "", fmt.Errorf("%w: claim reply %x", rpcudp.ErrMalformed, []byte(r))
+	}
+	return "", fmt.Errorf("%w: the server refused its own claim cookie", rpcudp.ErrMalformed)
 }
 
 // Token returns the claim's token.

@@ -49,7 +49,7 @@ func TestServerClose(t *testing.T) {
 		run  func(t *testing.T, r *rig, w *closeWatch)
 	}{
 		{"claim ends in Close, no hook after", false, func(t *testing.T, r *rig, w *closeWatch) {
-			tok := callT[string](t, r, "claim", "a")
+			tok := mustClaim(t, r, "a")
 			w.close(r.srv)
 			if got := <-w.ran; got != "a unclaimed" {
 				t.Fatalf("hook in Close: %q", got)
@@ -68,7 +68,7 @@ func TestServerClose(t *testing.T) {
 			w.close(r.srv) // twice is fine
 		}},
 		{"Close waits for a lapse's hook", true, func(t *testing.T, r *rig, w *closeWatch) {
-			callT[string](t, r, "claim", "a")
+			mustClaim(t, r, "a")
 			time.Sleep(6 * time.Second) // the timer fires; its hook waits
 			synctest.Wait()
 			done := make(chan struct{})

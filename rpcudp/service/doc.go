@@ -42,7 +42,9 @@
 //	plain call            request  [method, [args...]]                     as today, null namespace
 //	namespaced call       request  ["svc.call", [namespace, version, method, [args...]]]
 //	                               namespace "" = null; version "M.N", "M" = "M.0", "" = any
-//	claim                 request  ["claim", [session]]       -> token (str, 16 characters)
+//	claim                 request  ["claim", [session, cookie]] -> token (str, 16 characters)
+//	                               or, without the cookie (["claim", [session]]) or with a stale one,
+//	                               -> [cookie] (nothing claimed: ask again with it)
 //	reclaim               request  ["reclaim", [token]]       -> true
 //	unclaim               request  ["unclaim", [token]]       -> nil
 //	claimed method        request  [method, [token, args...]] (the handler sees args)
@@ -58,15 +60,21 @@
 //	                               [sink, [sub_id, signal, seq, [args...]]]
 //
 // claim, reclaim and unclaim are plain names (a Python client may claim
-// a Go device). Error replies carry the sentinel's text at the start of
-// their message ("service: incompatible version: ..."); Client turns them
+// a Go device, sending the cookie back). Error replies carry the sentinel's text at the start of
+// their message ("service: incompatible version: ..."), and quote at most
+// 32 bytes of a string the caller chose; Client turns them
 // back into errors matching the sentinel (errors.Is) and the
 // *rpcudp.RemoteError.
 //
 // # Claims
 //
-// claim(session) returns a random 16-character token, or fails with
-// ErrClaimed while another claim holds. The holder must reclaim within
+// claim(session, cookie) returns a random 16-character token, or fails
+// with ErrClaimed while another claim holds. The cookie (16 characters)
+// is what the server answers, as [cookie], to a claim without it or with
+// a stale one: a MAC of the caller's IP address, good for 5 to 10
+// minutes, so that a claim forged with another's address claims nothing
+// (an older server, which asks no cookie, grants claim(session) at once;
+// Client.Claim handles both). The holder must reclaim within
 // the claim timeout (WithClaimTimeout, default 5 s), or the claim lapses
 // and the release hook runs (WithReleaseHook); unclaim ends it too.
 // Methods marked Claimed take the token as their first argument and fail
@@ -77,12 +85,14 @@
 // # Signals and properties
 //
 // A subscription is soft state. The first subscribe is answered with a
-// cookie (a MAC of the subscriber's address and id) that the subscriber
-// sends back: a server sends emissions only to an address that has shown
-// it receives there, so a subscribe from a spoofed address does not make
-// it a reflector; each signal holds at most 1024 subscribers, 32 of them
-// at one IP address (ErrTooManySubscribers). The
-// client asks for a lease (clamped to
+// cookie (a MAC of the subscriber's address, port and id, good for 5 to
+// 10 minutes) that the subscriber sends back: a server sends emissions
+// only to an address that has shown it receives there, so a subscribe
+// from a spoofed address does not make it a reflector. Each signal holds
+// at most 1024 subscribers, 32 of them from one network (an IPv4 /24, an
+// IPv6 /48) and 8 at one address of it, so that a host with many
+// addresses cannot take them all; a loopback address holds 32 of its own
+// (ErrTooManySubscribers). The client asks for a lease (clamped to
 // [MinLease, MaxLease]) and renews it every third of the lease granted;
 // the server drops a subscriber whose lease lapsed, or whose address
 // refused three emissions in a row (a send error; UDP rarely reports

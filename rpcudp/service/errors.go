@@ -2,7 +2,9 @@ package service
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
@@ -35,7 +37,8 @@ var (
 	// ErrReadOnly: the property cannot be set remotely.
 	ErrReadOnly = errors.New("service: property is read-only")
 	// ErrTooManySubscribers: the signal has its maximum of subscribers
-	// (1024), or of subscribers at the caller's IP address (32).
+	// (1024), or of subscribers from the caller's network (32 per IPv4
+	// /24 or IPv6 /48) or at its address (8; 32 at a loopback address).
 	ErrTooManySubscribers = errors.New("service: too many subscribers")
 	// ErrClaimLost: a Claim was lost (a reclaim was refused, or none was
 	// acknowledged within the claim timeout).
@@ -69,6 +72,23 @@ func (e *wireErr) Unwrap() []error {
 		return []error{e.sentinel}
 	}
 	return []error{e.sentinel, e.core}
+}
+
+// maxQuoted bounds how much of a caller's string (a name it asked for,
+// a session) an error reply quotes, so that an error is never much larger
+// than the request that made it.
+const maxQuoted = 32
+
+// quote quotes s, or at most its first maxQuoted bytes then "...".
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
 }
 
 // errf returns a wireErr for sentinel with detail.

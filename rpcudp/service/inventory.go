@@ -48,7 +48,7 @@ type PropertyInfo struct {
 // claimMethods are the claim methods a server serves once it has
 // something to claim (see New).
 var claimMethods = []MethodInfo{
-	{Name: "claim", Doc: "claim(session) -> token: take the claim; fails if claimed already"},
+	{Name: "claim", Doc: "claim(session, cookie) -> token: take the claim; fails if claimed already; without the cookie -> [cookie]"},
 	{Name: "reclaim", Doc: "reclaim(token) -> true: keep the claim alive, within the claim timeout"},
 	{Name: "unclaim", Doc: "unclaim(token): end the claim"},
 }

@@ -60,7 +60,7 @@ func TestInventory(t *testing.T) {
 		}
 
 		// The timeout bounds the handler; the claimed property needs the token.
-		tok := callT[string](t, r, "claim", "me")
+		tok := mustClaim(t, r, "me")
 		callT[any](t, r, "set_gain", tok, 1.5)
 		if !<-deadline {
 			t.Error("set_gain ran without a deadline")
@@ -99,7 +99,7 @@ func TestInventoryBounds(t *testing.T) {
 		if len(inv.Methods) != 1 || inv.ClaimTimeoutMS != 0 {
 			t.Errorf("without claims: %+v", inv)
 		}
-		if _, err := r.call("claim", "me"); !errors.Is(err, rpcudp.ErrUnknownMethod) {
+		if _, err := r.claim("me"); !errors.Is(err, rpcudp.ErrUnknownMethod) {
 			t.Errorf("claim: %v", err)
 		}
 		for i := range 100 {

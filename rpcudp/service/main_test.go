@@ -26,10 +26,18 @@ type rig struct {
 
 func newRig(t *testing.T, cfg simnet.Config, opts ...service.Option) *rig {
 	t.Helper()
+	return newRigAt(t, cfg, "127.0.0.1:1235", "127.0.0.2:1000", opts...)
+}
+
+// newRigAt is newRig with the server and the client at the addresses
+// given: attack tests use non-loopback ones, which the per-network limits
+// do not exempt.
+func newRigAt(t *testing.T, cfg simnet.Config, srvAddr, cliAddr string, opts ...service.Option) *rig {
+	t.Helper()
 	r := &rig{net: simnet.New(cfg)}
-	r.srvEP = simEndpoint(t, r.net, "127.0.0.1:1235")
+	r.srvEP = simEndpoint(t, r.net, srvAddr)
 	r.srv = service.New(r.srvEP, opts...)
-	r.cliEP = simEndpoint(t, r.net, "127.0.0.2:1000")
+	r.cliEP = simEndpoint(t, r.net, cliAddr)
 	var err error
 	if r.client, err = service.NewClient(r.cliEP); err != nil {
 		t.Fatal(err)

@@ -173,13 +173,13 @@ func find(eps []*Endpoint, ns, ver, name string) (*method, error) {
 	}
 	label := "the null namespace"
 	if ns != "" {
-		label = fmt.Sprintf("namespace %q", ns)
+		label = "namespace " + quote(ns)
 	}
 	switch {
 	case !sawNS && ns != "":
-		return nil, errf(ErrNoNamespace, fmt.Sprintf("%q", ns))
+		return nil, errf(ErrNoNamespace, quote(ns))
 	case len(had) > 0:
 		return nil, errf(ErrIncompatibleVersion, fmt.Sprintf("%s has %s at %s, asked %s", label, name, strings.Join(had, ", "), want))
 	}
-	return nil, errf(ErrNoSuchMethod, fmt.Sprintf("%q in %s", name, label))
+	return nil, errf(ErrNoSuchMethod, quote(name)+" in "+label)
 }

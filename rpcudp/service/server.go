@@ -30,7 +30,7 @@ type Server struct {
 
 	gate      gate
 	claims    claims
-	cookieKey [32]byte // keys the subscribe cookies (see handleSubscribe)
+	cookieKey [32]byte // keys the cookies (see cookie.go)
 }
 
 type config struct {
@@ -111,7 +111,7 @@ func (s *Server) useClaims() {
 	if on {
 		return
 	}
-	s.builtin("claim", s.handleClaim)
+	s.builtin(claimMethod, s.handleClaim)
 	s.builtin("reclaim", s.handleReclaim)
 	s.builtin("unclaim", s.handleUnclaim)
 }

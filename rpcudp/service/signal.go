@@ -2,10 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
@@ -24,10 +20,13 @@ const (
 )
 
 const (
-	// maxSubscribers bounds each signal's subscribers, and maxPerHost
-	// those at one IP address, so that one host cannot take them all.
+	// maxSubscribers bounds each signal's subscribers; maxPerNetwork
+	// those from one network (see network), where one host may hold many
+	// addresses, and maxPerAddr those at one address of it, so that a few
+	// hosts cannot take them all and subscribers elsewhere are served.
 	maxSubscribers = 1024
-	maxPerHost     = 32
+	maxPerNetwork  = 32
+	maxPerAddr     = 8
 	// maxFails is how many emissions in a row a subscriber's address may
 	// refuse before it is dropped.
 	maxFails = 3
@@ -105,11 +104,8 @@ func (g *Signal) subscribe(k subKey, sink string, lease time.Duration) (time.Dur
 	g.pruneLocked(now)
 	sub := g.subs[k]
 	if sub == nil {
-		if len(g.subs) >= maxSubscribers {
-			return 0, 0, errf(ErrTooManySubscribers, g.name)
-		}
-		if g.fromHostLocked(k.addr.Addr()) >= maxPerHost {
-			return 0, 0, errf(ErrTooManySubscribers, fmt.Sprintf("%s from %s", g.name, k.addr.Addr()))
+		if full := g.fullLocked(k.addr.Addr()); full != "" {
+			return 0, 0, errf(ErrTooManySubscribers, full)
 		}
 		sub = &subscriber{}
 		g.subs[k] = sub
@@ -118,15 +114,45 @@ func (g *Signal) subscribe(k subKey, sink string, lease time.Duration) (time.Dur
 	return lease, g.seq, nil
 }
 
-// fromHostLocked counts the subscribers at host.
-func (g *Signal) fromHostLocked(host netip.Addr) int {
-	n := 0
+// fullLocked says which share a new subscriber at addr would exceed:
+// the signal's, its network's or its address's; "" if none.
+func (g *Signal) fullLocked(addr netip.Addr) string {
+	if len(g.subs) >= maxSubscribers {
+		return g.name
+	}
+	addr = addr.Unmap().WithZone("")
+	net := network(addr)
+	inNet, atAddr := 0, 0
 	for k := range g.subs {
-		if k.addr.Addr() == host {
-			n++
+		if a := k.addr.Addr().Unmap().WithZone(""); net.Contains(a) {
+			inNet++
+			if a == addr {
+				atAddr++
+			}
 		}
 	}
-	return n
+	switch {
+	case inNet >= maxPerNetwork:
+		return fmt.Sprintf("%s from %s", g.name, net)
+	case atAddr >= maxPerAddr && !addr.IsLoopback():
+		return fmt.Sprintf("%s from %s", g.name, addr)
+	}
+	return ""
+}
+
+// network is the network whose subscribers share one limit: an IPv4 /24,
+// an IPv6 /48 (a site's; a host may hold a whole /64). A loopback address
+// is a network of its own, for local processes.
+func network(a netip.Addr) netip.Prefix {
+	bits := 48
+	switch {
+	case a.IsLoopback():
+		bits = a.BitLen()
+	case a.Is4():
+		bits = 24
+	}
+	p, _ := a.Prefix(bits)
+	return p
 }
 
 func (g *Signal) unsubscribe(k subKey) {
@@ -233,7 +259,7 @@ func (s *Server) handleSubscribe(_ context.Context, from netip.AddrPort, args []
 		return nil, errf(ErrNoSuchSignal, quote(name))
 	}
 	k := subKey{from, id}
-	if want := s.cookie(k); subtle.ConstantTimeCompare([]byte(cookie), []byte(want)) != 1 {
+	if want, ok := s.checkCookie(cookie, subscribeMethod, from.String(), id); !ok {
 		return []any{0, 0, 0, want}, nil
 	}
 	lease, seq, err := g.subscribe(k, sink, time.Duration(ms)*time.Millisecond)
@@ -241,16 +267,6 @@ func (s *Server) handleSubscribe(_ context.Context, from netip.AddrPort, args []
 		return nil, err
 	}
 	return []any{lease.Milliseconds(), seq, g.epoch}, nil
-}
-
-// cookie is the subscribe cookie of a subscriber: a MAC of its address
-// and id under the server's random key.
-func (s *Server) cookie(k subKey) string {
-	m := hmac.New(sha256.New, s.cookieKey[:])
-	m.Write([]byte(k.addr.String()))
-	m.Write([]byte{0})
-	m.Write([]byte(k.id))
-	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 
 // handleUnsubscribe serves svc.unsubscribe [signal, sub_id] -> nil.

@@ -73,3 +73,27 @@ func TestSubscribersPerHost(t *testing.T) {
 		}
 	})
 }
+
+// TestRenewAcrossCookieRotation: subscribe cookies expire (5 to 10
+// minutes); a subscriber renewing with a stale one is given a new one and
+// keeps its subscription.
+func TestRenewAcrossCookieRotation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, simnet.Config{Latency: time.Millisecond})
+		sig, err := r.srv.Signal("tick", "")
+		must(t, err)
+		r.srv.Start()
+		sub, err := r.client.Subscribe(bg, r.addr, "tick", time.Minute)
+		must(t, err)
+		defer sub.Close()
+		for i := range 4 {
+			time.Sleep(8 * time.Minute)
+			if n := sig.Emit(bg, i); n != 1 {
+				t.Fatalf("after %d minutes: emitted to %d", 8*(i+1), n)
+			}
+			if em := <-sub.C(); em.Missed != 0 {
+				t.Fatalf("emission %+v", em)
+			}
+		}
+	})
+}
