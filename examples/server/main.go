@@ -14,11 +14,22 @@
 //
 //	go run ./examples/call 127.0.0.1:1234 test '{"a": 1}'
 //	go run ./examples/call -namespace control -version 2.0 127.0.0.1:1234 stop
+//
+// stop is refused (an error reply, "stop refused: ...") unless it comes
+// from a loopback address, since anyone can forge a UDP datagram's source
+// but not a loopback one from afar: a server listening on another address
+// is not stopped by a stranger's 50-byte datagram. With -stop-token TOKEN,
+// stop(TOKEN) stops it from any address too; the token travels in the
+// clear, so it keeps out strangers, not those who see the traffic.
+//
+//	go run ./examples/server -listen 0.0.0.0:1234 -stop-token s3cret
+//	go run ./examples/call -namespace control -version 2.0 192.0.2.7:1234 stop '"s3cret"'
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -88,6 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:1234", "UDP address to serve on")
 	slow := fs.Duration("slow", time.Second, "how long sayhi_slowly waits")
 	verbose := fs.Bool("v", false, "log every request")
+	stopToken := fs.String("stop-token", "", "let control's stop(TOKEN) come from any address (default: loopback only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -98,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "server: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if err := serve(ctx, *listen, *slow, *verbose, stdout, stderr); err != nil {
+	if err := serve(ctx, *listen, *slow, *verbose, *stopToken, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "server:", err)
 		return 1
 	}
@@ -107,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serve serves until ctx is done or a client calls stop in the control
 // namespace.
-func serve(ctx context.Context, listen string, slow time.Duration, verbose bool, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, listen string, slow time.Duration, verbose bool, stopToken string, stdout, stderr io.Writer) error {
 	var opts []rpcudp.Option
 	if verbose {
 		l := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -123,7 +135,7 @@ func serve(ctx context.Context, listen string, slow time.Duration, verbose bool,
 	}
 	srv := service.New(ep)
 	stopped := make(chan netip.AddrPort, 1)
-	if err := addEndpoints(srv, stopped); err != nil {
+	if err := addEndpoints(srv, stopped, stopToken); err != nil {
 		return err
 	}
 	srv.Start()
@@ -144,17 +156,21 @@ func serve(ctx context.Context, listen string, slow time.Duration, verbose bool,
 
 // addEndpoints adds oslo.messaging's example endpoints: control (version
 // 2.0) with stop, which stops the server and sends the caller's address
-// on stopped, and test in the null namespace, which returns its argument.
-func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort) error {
+// on stopped (for a caller allowed: see mayStop), and test in the null
+// namespace, which returns its argument.
+func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort, stopToken string) error {
 	control := &service.Endpoint{Namespace: "control", Version: "2.0"}
 	var once sync.Once
-	err := control.Handle("stop", func(_ context.Context, from netip.AddrPort) error {
+	err := control.Handle("stop", func(_ context.Context, from netip.AddrPort, token ...string) error {
+		if err := mayStop(from, stopToken, token); err != nil {
+			return err
+		}
 		once.Do(func() {
 			srv.Stop()
 			stopped <- from
 		})
 		return nil
-	}, service.Doc("stop(): stop taking requests, finish those running, exit"))
+	}, service.Doc("stop(): stop taking requests, finish those running, exit (from loopback, or stop(token) with -stop-token)"))
 	if err != nil {
 		return err
 	}
@@ -164,4 +180,21 @@ func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort) error {
 	return srv.Handle("test", func(_ context.Context, _ netip.AddrPort, arg msgpack.RawMessage) (msgpack.RawMessage, error) {
 		return bytes.Clone(arg), nil
 	}, service.Doc("test(arg) -> arg"))
+}
+
+// errStopRefused: a stop from a caller not allowed to stop the server.
+var errStopRefused = errors.New("stop refused")
+
+// mayStop allows a stop from a loopback address, or, with a stop token
+// set, from anywhere with that token (the argument of stop).
+func mayStop(from netip.AddrPort, stopToken string, token []string) error {
+	switch {
+	case from.Addr().Unmap().IsLoopback():
+		return nil
+	case stopToken == "":
+		return fmt.Errorf("%w: only from a loopback address (see -stop-token)", errStopRefused)
+	case len(token) != 1 || subtle.ConstantTimeCompare([]byte(token[0]), []byte(stopToken)) != 1:
+		return fmt.Errorf("%w: from %s, stop(token) needs the -stop-token", errStopRefused, from.Addr())
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/service"
+	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -99,13 +101,14 @@ func (s *syncBuffer) String() string {
 // TestControlStop runs the command as a user would: the greeter and test
 // answer in the null namespace, calls naming another namespace or an
 // incompatible version get an error reply saying why, and control 2.0's
-// stop ends the command with exit 0.
+// stop from loopback ends the command with exit 0 (a -stop-token set or
+// not).
 func TestControlStop(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0"}, stdout, stderr) }()
+	go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-stop-token", "s3cret"}, stdout, stderr) }()
 	var addr netip.AddrPort
 	for deadline := time.Now().Add(5 * time.Second); !addr.IsValid(); time.Sleep(5 * time.Millisecond) {
 		if line, ok := strings.CutSuffix(stdout.String(), "\n"); ok {
@@ -157,4 +160,87 @@ func TestControlStop(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("control.stop did not stop the server")
 	}
+}
+
+// TestStopFromAfar (issue 18, finding 9): control's stop from a
+// non-loopback address is refused, and the server keeps serving, unless
+// -stop-token is set and stop carries the token; from loopback it stops.
+// On simnet: the callers' addresses are simulated.
+func TestStopFromAfar(t *testing.T) {
+	const far, token = "10.0.0.2:1000", "s3cret"
+	tests := []struct {
+		name, stopToken, from string
+		args                  []any
+		stops                 bool
+	}{
+		{"afar", "", far, nil, false},
+		{"afar with a token, none set", "", far, []any{"x"}, false},
+		{"afar without the token", token, far, nil, false},
+		{"afar with a wrong token", token, far, []any{"wrong"}, false},
+		{"afar with the token", token, far, []any{token}, true},
+		{"loopback", "", "127.0.0.1:1000", nil, true},
+		{"loopback, a token set", token, "127.0.0.1:1000", nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				stopped, c, srvAddr := simServer(t, tc.stopToken, tc.from)
+				ctx := context.Background()
+				_, err := c.Call(ctx, srvAddr, service.Target{Namespace: "control", Version: "2.0"}, "stop", tc.args...)
+				if tc.stops {
+					if err != nil {
+						t.Fatalf("stop: %v", err)
+					}
+					if from := <-stopped; from.String() != tc.from {
+						t.Fatalf("stopped by %s", from)
+					}
+					return
+				}
+				if !errors.Is(err, rpcudp.ErrHandler) || !strings.Contains(err.Error(), "stop refused") {
+					t.Fatalf("stop: %v, want refused", err)
+				}
+				select {
+				case from := <-stopped:
+					t.Fatalf("stopped by %s", from)
+				default:
+				}
+				if _, err := c.Call(ctx, srvAddr, service.Target{}, "test", 1); err != nil {
+					t.Fatalf("after a refused stop: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// simServer serves addEndpoints on simnet at 10.0.0.1:1234 and returns
+// its stopped channel, a client at from, and the server's address.
+func simServer(t *testing.T, stopToken, from string) (<-chan netip.AddrPort, *service.Client, netip.AddrPort) {
+	t.Helper()
+	n := simnet.New(simnet.Config{Latency: time.Millisecond})
+	listen := func(addr string) *rpcudp.Endpoint {
+		pc, err := n.ListenPacket("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rpcudp.New(pc)
+	}
+	srvEP, cliEP := listen("10.0.0.1:1234"), listen(from)
+	srv := service.New(srvEP)
+	stopped := make(chan netip.AddrPort, 1)
+	if err := addEndpoints(srv, stopped, stopToken); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	c, err := service.NewClient(cliEP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		srv.Close()
+		cliEP.Close()
+		srvEP.Close()
+		n.Close()
+	})
+	return stopped, c, srvEP.LocalAddr()
 }
