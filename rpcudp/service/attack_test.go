@@ -194,7 +194,7 @@ func TestErrorsQuoteShort(t *testing.T) {
 		} {
 			_, err := r.client.Call(bg, r.addr, service.Target{}, c.method, c.args...)
 			var re *rpcudp.RemoteError
-			if !errors.Is(err, c.want) || !errors.As(err, &re) || len(re.Message) > 200 {
+			if !errors.Is(err, c.want) || !errors.As(err, &re) || len(re.Message) > 100 {
 				t.Errorf("%s: %d-byte message: %.80v", c.method, len(re.Message), err)
 			}
 		}

@@ -75,20 +75,25 @@ func (e *wireErr) Unwrap() []error {
 }
 
 // maxQuoted bounds how much of a caller's string (a name it asked for,
-// a session) an error reply quotes, so that an error is never much larger
-// than the request that made it.
+// a session) an error reply quotes, in bytes quoted, so that an error is
+// never much larger than the request that made it.
 const maxQuoted = 32
 
-// quote quotes s, or at most its first maxQuoted bytes then "...".
+// quote quotes s, or its longest prefix whose quoting fits in maxQuoted
+// bytes (quotes aside) then "...".
 func quote(s string) string {
-	if len(s) <= maxQuoted {
-		return strconv.Quote(s)
+	q := strconv.Quote(s)
+	if len(q) <= maxQuoted+2 {
+		return q
 	}
-	cut := maxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	for cut := min(len(s), maxQuoted); ; cut-- {
+		for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		if q = strconv.Quote(s[:cut]); len(q) <= maxQuoted+2 {
+			return q + "..."
+		}
 	}
-	return strconv.Quote(s[:cut]) + "..."
 }
 
 // errf returns a wireErr for sentinel with detail.
