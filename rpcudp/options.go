@@ -203,8 +203,9 @@ func WithSocketBuffers(recv, send int) Option {
 // counted in Stats.Drops.Unproven. prove nil (the default) calls the
 // built-in method rpcudp.ping, which every Go endpoint serves; Python peers
 // do not, so an application whose peers may be Python passes a prover
-// calling one of its own methods (Kademlia's ping). Endpoint.Prove runs
-// the same prover on demand.
+// calling one of its own methods (Kademlia's ping); it is called with the
+// address to prove and should return nil only on an answer from it.
+// Endpoint.Prove runs the same prover on demand, with the rule on or off.
 func WithAntiAmplification(factor int, prove func(ctx context.Context, to netip.AddrPort) error) Option {
 	return func(c *config) { c.ampFactor, c.prove = factor, prove }
 }
