@@ -97,10 +97,11 @@ func appendRequestHeader(b []byte, typ byte, id MsgID, method string, nargs int)
 }
 
 // maxErrorMessage and maxErrorMethod bound the message and the method
-// name of an error reply.
+// name of an error reply: the method name echoes what a stranger sent, so
+// an unknown-method reply stays about as small as its request.
 const (
 	maxErrorMessage = 1024
-	maxErrorMethod  = 256
+	maxErrorMethod  = 64
 )
 
 // validUTF8 returns s with every invalid byte sequence replaced by U+FFFD,

@@ -65,7 +65,25 @@
 //     (dispatch), runs on a goroutine of its own (a runner, kept for the
 //     next request while the endpoint is busy) and is answered from there
 //     (serve); values are packed and unpacked in codec.go and generic.go;
-//   - every datagram leaves through Endpoint.send (endpoint.go).
+//   - every datagram leaves through Endpoint.send (endpoint.go); the
+//     server side's replies first pass the 3x rule in sendReply (proof.go),
+//     which a matched reply (a proof) and each request (its credit) feed.
+//
+// # Strangers
+//
+// A request's source address can be forged, and nothing a stranger sends
+// should cost an endpoint more than it brings:
+//   - the 3x rule: no reply toward an address that has not proved it
+//     receives exceeds 3x the bytes that address sent (proof.go). An
+//     address is proven for 10 minutes by answering one of the endpoint's
+//     calls; loopback always is. A reply over the credit is held while the
+//     endpoint pings the address (the built-in rpcudp.ping, or the prover
+//     given to WithAntiAmplification: Python peers do not serve
+//     rpcudp.ping), sent on proof, dropped otherwise (Stats.Drops.Unproven).
+//     Endpoint.Prove asks for a proof on demand;
+//   - every request, an unknown method's too, passes the interceptors in a
+//     handler slot, and one source gets no more than its share of the
+//     slots while half of them are busy (WithHandlerSlots).
 //
 // Calls time out after 5 seconds by default, like Python's. Retries (off by
 // default) resend the same message id; the serving side answers a repeated

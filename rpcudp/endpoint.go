@@ -34,6 +34,8 @@ type Endpoint struct {
 	jobs   chan job      // to idle runners (server.go)
 	quit   chan struct{} // closed on shutdown: idle runners end
 	gate   slotGate      // the read loop's wait for a handler slot
+	fair   sourceSlots   // each source's share of the slots
+	guard  guard         // the anti-amplification rule (proof.go)
 
 	pending  pendingTable
 	handlers handlerTable
@@ -85,6 +87,8 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 	e.rcvBuf, e.sndBuf = sizeBuffers(conn, cfg.rcvBuf, cfg.sndBuf)
 	e.pending.init(cfg.maxPending)
 	e.handlers.init(cfg.interceptors)
+	e.fair.init(cfg.slots)
+	e.initGuard(cfg.ampFactor, cfg.prove)
 	if cfg.cacheSize > 0 {
 		e.cache = newReplyCache(cfg.cacheSize, cfg.cacheTTL, defaultReplyCacheBytes)
 	}
@@ -186,8 +190,11 @@ func (e *Endpoint) handleDatagram(b []byte, from netip.AddrPort) (job, bool) {
 	case TypeResponse, TypeError:
 		if err := e.pending.deliver(h, body, from); err != nil {
 			e.drop(e.replyDrop(err), from, err)
+		} else {
+			e.proved(from) // it answered a call: it receives
 		}
 	case TypeRequest, TypeNotify:
+		e.credit(from, len(b))
 		return e.dispatch(h, body, from)
 	default:
 		e.drop(&e.stats.malformed, from, fmt.Errorf("%w: unknown type byte 0x%02x", ErrMalformed, h.typ))
@@ -212,7 +219,8 @@ func (e *Endpoint) drop(c *atomic.Uint64, from netip.AddrPort, err error) {
 	e.log.Debug("rpcudp: dropped datagram", "from", from, "err", err)
 }
 
-// send is where every datagram leaves.
+// send is where every datagram leaves (the server side's through
+// sendReply, which applies the anti-amplification rule first).
 func (e *Endpoint) send(b []byte, to netip.AddrPort) error {
 	var err error
 	if e.fast != nil {
@@ -268,6 +276,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 func (e *Endpoint) shutdown(ctx context.Context) error {
 	e.closing.Store(true)
 	close(e.quit)
+	e.stopProbes()
 	// Stop the read loop but keep the socket open for handlers' replies.
 	if err := e.conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
 		e.conn.Close()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -31,6 +32,10 @@ type handlerTable struct {
 	m            atomic.Pointer[map[string]handlerEntry]
 	interceptors []Interceptor
 	direct       bool // no interceptors: typed handlers may pack their results
+
+	// The built-ins for names not in m, wrapped by the interceptors like
+	// any handler: pingMethod's, and the unknown method's.
+	ping, unknown HandlerFunc
 }
 
 func (t *handlerTable) init(in []Interceptor) {
@@ -38,7 +43,17 @@ func (t *handlerTable) init(in []Interceptor) {
 	t.direct = len(in) == 0
 	m := map[string]handlerEntry{}
 	t.m.Store(&m)
+	t.ping = t.wrap(func(context.Context, *Request) (any, error) { return nil, nil })
+	t.unknown = t.wrap(func(context.Context, *Request) (any, error) { return nil, unknownMethodError{} })
 }
+
+// unknownMethodError is the unknown-method handler's error: it matches
+// ErrUnknownMethod, and its text is the error reply's message as it
+// always was.
+type unknownMethodError struct{}
+
+func (unknownMethodError) Error() string        { return "unknown method" }
+func (unknownMethodError) Is(target error) bool { return target == ErrUnknownMethod }
 
 // handlerEntry keeps the wire name with its handler, so that requests use
 // the table's copy of the name instead of allocating one.
@@ -47,16 +62,33 @@ type handlerEntry struct {
 	h    HandlerFunc
 }
 
+// lookup returns the handler for a method name and the name as the
+// request carries it. A name not registered gets pingMethod's built-in or
+// the unknown method's, which passes the interceptors like any method (a
+// rate limit sees it too) and answers with an error reply; its name is
+// cut at maxErrorMethod bytes.
 func (t *handlerTable) lookup(name []byte) (string, HandlerFunc) {
-	he := (*t.m.Load())[string(name)]
-	return he.name, he.h
+	if he, ok := (*t.m.Load())[string(name)]; ok {
+		return he.name, he.h
+	}
+	if string(name) == pingMethod {
+		return pingMethod, t.ping
+	}
+	name = name[:min(len(name), maxErrorMethod+utf8.UTFMax)]
+	return validUTF8(string(name), maxErrorMethod), t.unknown
 }
 
-func (t *handlerTable) register(name string, h HandlerFunc) {
+// wrap wraps h in the interceptors, the first one outermost.
+func (t *handlerTable) wrap(h HandlerFunc) HandlerFunc {
 	for i := len(t.interceptors) - 1; i >= 0; i-- {
 		ic, next := t.interceptors[i], h
 		h = func(ctx context.Context, req *Request) (any, error) { return ic(ctx, req, next) }
 	}
+	return h
+}
+
+func (t *handlerTable) register(name string, h HandlerFunc) {
+	h = t.wrap(h)
 	t.update(func(m map[string]handlerEntry) bool {
 		m[name] = handlerEntry{name, h}
 		return true

@@ -1,7 +1,9 @@
 package rpcudp
 
 import (
+	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -71,6 +73,8 @@ type config struct {
 	introspection   bool
 	interceptors    []Interceptor
 	rcvBuf, sndBuf  int
+	ampFactor       int
+	prove           func(context.Context, netip.AddrPort) error
 }
 
 func defaultConfig() config {
@@ -114,6 +118,13 @@ func WithLogger(l *slog.Logger) Option {
 // fast handlers, one frees up at once), at most 100 ms, reading paused
 // meanwhile; then it is dropped and counted (Stats.Drops.Overload), as are
 // the requests after it until a handler finishes.
+//
+// The slots are shared fairly between sources: a source (an IPv4 address,
+// an IPv6 /64, or on loopback an address and port: local processes are
+// distinct clients) that holds its share, max(4, n/8) slots, gets no more
+// while half the slots are busy; its requests are dropped at once and
+// counted in Stats.Drops.Overload. So one source's flood of slow requests
+// leaves at least half the slots to the others.
 func WithHandlerSlots(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -174,4 +185,27 @@ func WithInterceptors(in ...Interceptor) Option {
 // granted. Conns that are not sockets are left alone.
 func WithSocketBuffers(recv, send int) Option {
 	return func(c *config) { c.rcvBuf, c.sndBuf = max(recv, 0), max(send, 0) }
+}
+
+// WithAntiAmplification sets the anti-amplification rule: no reply toward
+// an address that has not proved it receives exceeds factor times the
+// bytes that address sent (factor 0 means the default, 3; a negative one
+// turns the rule off). An address is proven for 10 minutes when it answers
+// one of the endpoint's calls (a reply with the call's id, from the
+// address called); loopback addresses always are. The endpoint's own calls
+// are never limited.
+//
+// A reply over the credit (a handler's reply, an error reply, a cached
+// reply) is held, a few per address and at most 1024 (4 MiB) in all,
+// while prove runs with a 2-second deadline, at most one per address and
+// 256 at once, and only if the credit pays for its probe; when prove
+// returns nil the held replies are sent, otherwise they are dropped and
+// counted in Stats.Drops.Unproven. prove nil (the default) calls the
+// built-in method rpcudp.ping, which every Go endpoint serves; Python peers
+// do not, so an application whose peers may be Python passes a prover
+// calling one of its own methods (Kademlia's ping); it is called with the
+// address to prove and should return nil only on an answer from it.
+// Endpoint.Prove runs the same prover on demand, with the rule on or off.
+func WithAntiAmplification(factor int, prove func(ctx context.Context, to netip.AddrPort) error) Option {
+	return func(c *config) { c.ampFactor, c.prove = factor, prove }
 }

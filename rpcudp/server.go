@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -19,13 +20,6 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	}
 	notify := h.typ == TypeNotify
 	name, hf := e.handlers.lookup(method)
-	if hf == nil {
-		e.log.Debug("rpcudp: unknown method", "from", from, "method", string(method))
-		if !notify {
-			e.replyError(h.id, from, CodeUnknownMethod, string(method), "unknown method")
-		}
-		return job{}, false
-	}
 	ref := cacheRef{slot: -1}
 	if !notify && e.cache != nil {
 		var ok bool
@@ -33,7 +27,14 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 			return job{}, false
 		}
 	}
+	src := sourceOf(from)
+	if !e.takeShare(src) {
+		e.cache.abort(ref)
+		e.drop(&e.stats.overload, from, fmt.Errorf("source %v holds its share of the handler slots", src.addr))
+		return job{}, false
+	}
 	if !e.takeSlot() {
+		e.fair.release(src)
 		e.cache.abort(ref)
 		e.drop(&e.stats.overload, from, fmt.Errorf("all %d handler slots busy", e.cfg.slots))
 		return job{}, false
@@ -46,7 +47,7 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	req.Method = name
 	req.args = append(req.args[:0], args...)
 	req.direct = e.handlers.direct
-	return job{hf: hf, req: req, ref: ref}, true
+	return job{hf: hf, req: req, ref: ref, src: src}, true
 }
 
 // slotWait bounds how long the read loop waits for a handler slot.
@@ -84,16 +85,47 @@ func (e *Endpoint) takeSlot() bool {
 		if g.stalled {
 			return false
 		}
-		if g.timer == nil {
-			g.timer = time.NewTimer(slotWait)
-		} else {
-			g.timer.Reset(slotWait)
-		}
-		select {
-		case <-g.freed:
-			g.timer.Stop()
-		case <-g.timer.C:
+		if !g.wait() {
 			g.stalled = true
+			return false
+		}
+	}
+}
+
+// wait waits at most slotWait for a handler to finish and reports
+// whether one did. Only the read loop calls it.
+func (g *slotGate) wait() bool {
+	if g.timer == nil {
+		g.timer = time.NewTimer(slotWait)
+	} else {
+		g.timer.Reset(slotWait)
+	}
+	select {
+	case <-g.freed:
+		g.timer.Stop()
+		return true
+	case <-g.timer.C:
+		return false
+	}
+}
+
+// takeShare counts a slot against src's share (see sourceSlots). A source
+// over its share while half the slots are busy waits, as takeSlot does,
+// for a handler to finish, at most slotWait: in a burst of fast handlers
+// one does at once. After a wait in vain (its slow handlers hold its
+// share) the source is stalled, and its requests over its share are
+// dropped at once, without holding up the read loop, until it holds fewer
+// than its share. Only the read loop calls it.
+func (e *Endpoint) takeShare(src sourceKey) bool {
+	for {
+		switch e.fair.take(src, e.stats.running.Load()) {
+		case shareTaken:
+			return true
+		case shareRefused:
+			return false
+		}
+		if !e.gate.wait() {
+			e.fair.stall(src)
 			return false
 		}
 	}
@@ -109,7 +141,7 @@ func (e *Endpoint) checkCache(id MsgID, from netip.AddrPort, body []byte) (ref c
 	switch st {
 	case cacheAnswered:
 		e.stats.cacheHits.Add(1)
-		if err := e.send(reply, from); err != nil {
+		if err := e.sendReply(reply, from); err != nil {
 			e.log.Debug("rpcudp: cached reply not sent", "to", from, "err", err)
 		}
 		return ref, false
@@ -125,6 +157,7 @@ type job struct {
 	hf  HandlerFunc
 	req *Request
 	ref cacheRef
+	src sourceKey // whose share of the slots it holds
 }
 
 // handOver hands a job to an idle runner, or starts a runner for it. It
@@ -166,6 +199,7 @@ func (e *Endpoint) runner(j job) {
 // run serves a job and gives its slot and request back.
 func (e *Endpoint) run(j job) {
 	e.serve(j.hf, j.req, j.ref)
+	e.fair.release(j.src)
 	e.stats.running.Add(-1)
 	e.gate.release()
 	j.req.direct = false
@@ -214,7 +248,7 @@ func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
 		e.stats.errReps.Add(1)
 	}
 	e.cache.finish(ref, b)
-	if err := e.send(b, req.From); err != nil {
+	if err := e.sendReply(b, req.From); err != nil {
 		e.log.Debug("rpcudp: reply not sent", "to", req.From, "err", err)
 	}
 }
@@ -256,13 +290,94 @@ func codeOf(err error) ErrorCode {
 	}
 }
 
-// replyError sends an error reply straight from the read loop.
-func (e *Endpoint) replyError(id MsgID, to netip.AddrPort, code ErrorCode, method, msg string) {
-	bp := e.getBuf()
-	defer e.putBuf(bp)
-	b := appendErrorReply((*bp)[:0], id, code, method, msg)
-	e.stats.errReps.Add(1)
-	if err := e.send(b, to); err != nil {
-		e.log.Debug("rpcudp: error reply not sent", "to", to, "err", err)
+// sourceSlots shares the handler slots fairly between sources: while half
+// the slots are busy, a source that holds its share, max(4, slots/8), gets
+// no more, so that one source's slow requests leave at least half the
+// slots to the others.
+type sourceSlots struct {
+	mu    sync.Mutex
+	held  map[sourceKey]sourceUse // sources holding no slot are absent
+	share int32
+	half  int64
+}
+
+type sourceUse struct {
+	n       int32 // slots held
+	stalled bool  // over its share after a wait in vain (takeShare)
+}
+
+// sourceKey is a source for the slots' shares: an IPv4 address, an IPv6
+// /64 (one host's addresses), or on loopback an address and port (local
+// processes are distinct clients, and cannot be forged).
+type sourceKey struct {
+	addr netip.Addr
+	port uint16
+}
+
+func sourceOf(ap netip.AddrPort) sourceKey {
+	a := ap.Addr()
+	switch {
+	case a.IsLoopback():
+		return sourceKey{a, ap.Port()}
+	case a.Is6():
+		p, _ := a.WithZone("").Prefix(64)
+		return sourceKey{addr: p.Addr()}
 	}
+	return sourceKey{addr: a}
+}
+
+func (s *sourceSlots) init(slots int) {
+	s.held = make(map[sourceKey]sourceUse)
+	s.share = int32(max(4, slots/8))
+	s.half = int64(slots / 2)
+}
+
+type shareState int
+
+const (
+	shareTaken   shareState = iota // a slot is counted for the source
+	shareWait                      // over its share: wait for a handler to finish
+	shareRefused                   // over its share and stalled: drop
+)
+
+// take counts a slot for src unless src holds its share and running (the
+// slots busy) is at least half of them.
+func (s *sourceSlots) take(src sourceKey, running int64) shareState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.held[src]
+	switch {
+	case u.n < s.share:
+		u.stalled = false
+	case running < s.half:
+	case u.stalled:
+		return shareRefused
+	default:
+		return shareWait
+	}
+	u.n++
+	s.held[src] = u
+	return shareTaken
+}
+
+// stall marks src as stalled (see takeShare).
+func (s *sourceSlots) stall(src sourceKey) {
+	s.mu.Lock()
+	if u, ok := s.held[src]; ok {
+		u.stalled = true
+		s.held[src] = u
+	}
+	s.mu.Unlock()
+}
+
+// release gives back a slot taken for src.
+func (s *sourceSlots) release(src sourceKey) {
+	s.mu.Lock()
+	if u := s.held[src]; u.n > 1 {
+		u.n--
+		s.held[src] = u
+	} else {
+		delete(s.held, src)
+	}
+	s.mu.Unlock()
 }

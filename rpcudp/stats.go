@@ -36,9 +36,13 @@ type Drops struct {
 	Oversize    uint64 // over HeaderLen+MaxBody bytes
 	UnknownID   uint64 // a reply whose id no call is waiting for
 	WrongSender uint64 // a reply from an address other than the one called
-	Overload    uint64 // every handler slot was busy
+	Overload    uint64 // every handler slot was busy, or the sender's share of them (WithHandlerSlots)
 	RateLimited uint64 // refused by an interceptor with ErrRateLimited
 	Duplicate   uint64 // a repeated request whose first copy is still running
+	// Unproven counts replies not sent: over the credit of an address that
+	// has not proved it receives, which then failed to prove itself (or
+	// could not be asked to). See WithAntiAmplification.
+	Unproven uint64
 	// Kernel counts datagrams the kernel dropped before the endpoint could
 	// read them (its receive buffer was full), as Linux reports it with
 	// each datagram read (SO_RXQ_OVFL): it is learnt at the next datagram
@@ -52,7 +56,7 @@ type counters struct {
 	retransmits                                 atomic.Uint64
 	requests, notifications, cacheHits, errReps atomic.Uint64
 	malformed, oversize, unknownID, wrongSender atomic.Uint64
-	overload, rateLimited, duplicate            atomic.Uint64
+	overload, rateLimited, duplicate, unproven  atomic.Uint64
 	kernelDrops                                 atomic.Uint64
 	running                                     atomic.Int64
 }
@@ -79,6 +83,7 @@ func (c *counters) snapshot() Stats {
 			Overload:    c.overload.Load(),
 			RateLimited: c.rateLimited.Load(),
 			Duplicate:   c.duplicate.Load(),
+			Unproven:    c.unproven.Load(),
 			Kernel:      c.kernelDrops.Load(),
 		},
 		Running: c.running.Load(),
