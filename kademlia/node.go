@@ -87,7 +87,8 @@ func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.rt = newRouting(n)
 	opts := append([]rpcudp.Option{rpcudp.WithTimeout(cfg.RPCTimeout), rpcudp.WithLogger(n.log),
-		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: defaultRetryInitial, Max: defaultRetryMax})}, n.budget.options()...)
+		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: defaultRetryInitial, Max: defaultRetryMax}),
+		rpcudp.WithAntiAmplification(0, n.proveAddr)}, n.budget.options()...)
 	n.ep = rpcudp.New(conn, append(opts, cfg.RPCOptions...)...)
 	if err := n.register(); err != nil {
 		n.Close()

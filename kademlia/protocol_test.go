@@ -224,13 +224,20 @@ func TestPythonIgnoredDatagrams(t *testing.T) {
 			p.send(n.Addr(), ping)
 			r := p.read()
 			if name == "unknown_method_is_ignored" {
+				// Go callers get an error reply (a type Python ignores),
+				// before or after the ping's: both run in handler slots.
+				e := r
 				if r[0] != rpcudp.TypeError {
-					t.Fatalf("got %x, want an error reply", r)
+					e = p.read()
+				} else {
+					r = p.read()
 				}
-				r = p.read()
+				if e[0] != rpcudp.TypeError {
+					t.Fatalf("got %x, want an error reply", e)
+				}
 			}
 			if r[0] != rpcudp.TypeResponse || !bytes.Equal(r[1:21], ping[1:21]) {
-				t.Fatalf("got %x, want the ping's reply first", r)
+				t.Fatalf("got %x, want the ping's reply", r)
 			}
 		})
 	}

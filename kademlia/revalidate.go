@@ -234,6 +234,18 @@ func (r *routing) settleMove(ctx context.Context, known, moved Contact) {
 	}
 }
 
+// proveAddr is the node's prover for rpcudp's 3x rule
+// (rpcudp.WithAntiAmplification): an answer larger than 3x its request,
+// to an address that has not yet answered one of our RPCs, waits until it
+// answers one ping. Python nodes answer ping, so a Python node's
+// find_value for a large value, or its find_node, is answered one round
+// trip later; a forged request's victim, which does not answer, gets the
+// ping (50 bytes) and nothing more.
+func (n *Node) proveAddr(ctx context.Context, addr netip.AddrPort) error {
+	_, err := n.pingOnce(ctx, addr)
+	return err
+}
+
 // pingOnce sends one ping to addr, without retries, and returns the id it
 // answers with. It records nothing in the routing table.
 func (n *Node) pingOnce(ctx context.Context, addr netip.AddrPort) (ID, error) {

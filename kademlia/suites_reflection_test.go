@@ -239,9 +239,11 @@ func reflectionGets(nodes, reflectors []*Node, key ID, s reflectionScenario) (ge
 }
 
 // TestSuiteReflection: a spoofed flood of find_values claiming one victim
-// address draws, from each node, at most the reply budget (its bucket,
-// then ReplyBytesPerSecond) toward the victim, while real clients' gets
-// still succeed. Without the budget (NoLimit) it draws every answer.
+// address draws, from each node, at most 3x the bytes sent in its name
+// (rpcudp's 3x rule: the victim never answers the proving ping) and at
+// most the reply budget (its bucket, then ReplyBytesPerSecond) toward the
+// victim, while real clients' gets still succeed. Without either defence
+// it draws every answer.
 func TestSuiteReflection(t *testing.T) {
 	s := reflectionScenario{
 		nodes: bySize(30, 200), reflectors: bySize(5, 10), perSecond: bySize(100, 200),
@@ -253,8 +255,10 @@ func TestSuiteReflection(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"no budget", Config{ReplyBytesPerSecond: NoLimit}},
-		{"default budget", Config{}},
+		{"no defences", Config{ReplyBytesPerSecond: NoLimit, RPCOptions: []rpcudp.Option{rpcudp.WithAntiAmplification(-1, nil)}}},
+		{"budget only", Config{RPCOptions: []rpcudp.Option{rpcudp.WithAntiAmplification(-1, nil)}}},
+		{"3x rule only", Config{ReplyBytesPerSecond: NoLimit}},
+		{"defaults", Config{}},
 		{"16 KiB/s, 32 KiB", Config{ReplyBytesPerSecond: 16 << 10, ReplyBurst: 32 << 10}},
 	} {
 		r := runReflection(t, s, tt.cfg)
@@ -265,10 +269,18 @@ func TestSuiteReflection(t *testing.T) {
 			t.Errorf("%s: %d of %d gets found the value", tt.name, r.found, r.gets)
 		}
 		c, _ := tt.cfg.withDefaults()
-		if c.ReplyBytesPerSecond == NoLimit {
+		ruleOff := len(tt.cfg.RPCOptions) > 0
+		switch {
+		case ruleOff && c.ReplyBytesPerSecond == NoLimit:
 			if r.amplification() < 50 {
 				t.Errorf("%s: amplification %.1f: the finding does not reproduce", tt.name, r.amplification())
 			}
+			continue
+		case !ruleOff && r.amplification() > 3:
+			// Issue 18, finding 1: the victim never proved it receives.
+			t.Errorf("%s: amplification %.2fx, over the 3x rule", tt.name, r.amplification())
+		}
+		if c.ReplyBytesPerSecond == NoLimit {
 			continue
 		}
 		rate := float64(c.ReplyBytesPerSecond)

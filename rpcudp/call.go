@@ -150,7 +150,7 @@ func (e *Endpoint) Notify(ctx context.Context, addr netip.AddrPort, method strin
 	if err != nil {
 		return err
 	}
-	return e.send(b, normalize(addr))
+	return e.sendCall(b, normalize(addr))
 }
 
 // start encodes the request, registers p and sends the datagram. The
@@ -180,7 +180,7 @@ func (e *Endpoint) start(p *pending, o CallOptions, addr netip.AddrPort, method 
 	if o.Retry.enabled() {
 		p.req = append(p.req[:0], b...)
 	}
-	if err := e.send(b, addr); err != nil {
+	if err := e.sendCall(b, addr); err != nil {
 		if e.pending.take(p.id) == nil {
 			// Close failed it meanwhile: consume its token so p stays
 			// reusable.
@@ -245,7 +245,7 @@ func (e *Endpoint) await(ctx context.Context, p *pending, o CallOptions) {
 			e.abandon(p, ctxErr(ctx, p))
 			return
 		case <-resend:
-			if err := e.send(p.req, p.to); err == nil {
+			if err := e.sendCall(p.req, p.to); err == nil {
 				e.stats.retransmits.Add(1)
 			}
 			backoff = o.Retry.next(backoff)

@@ -31,7 +31,7 @@ const (
 	maxHeldBytes     = 4 << 20          // bytes of them
 	maxProbes        = 256              // provers running at once
 	holdTimeout      = 2 * time.Second  // a prover's deadline: held replies wait no longer
-	appProbeCost     = 64               // charged for a probe by the application's prover
+	appProbeCost     = 64               // the credit a probe by the application's prover needs
 )
 
 // errNoCredit: a reply over the credit, and the credit cannot pay for a
@@ -42,7 +42,7 @@ var errNoCredit = errors.New("rpcudp: reply over the credit of an unproven addre
 type guard struct {
 	factor    int64 // 0: the rule is off
 	prove     func(ctx context.Context, to netip.AddrPort) error
-	probeCost int64 // charged to an account for a probe datagram
+	probeCost int64 // the credit a probe needs before it is sent
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -152,7 +152,7 @@ func (e *Endpoint) hold(a *account, b []byte, to netip.AddrPort) error {
 		if p, err = e.startProbe(to); err != nil {
 			return err
 		}
-		a.sent += g.probeCost
+		// The probe's datagrams are charged as they leave (charge).
 	}
 	id := b[1:HeaderLen]
 	for i, h := range p.held {
@@ -233,11 +233,37 @@ func (e *Endpoint) callProver(ctx context.Context, to netip.AddrPort) (err error
 // answer with the call's id, an error reply too (a Go peer without
 // pingMethod), shows that the address receives.
 func (e *Endpoint) ping(ctx context.Context, to netip.AddrPort) error {
-	_, err := e.CallWith(ctx, CallOptions{Timeout: holdTimeout}, to, pingMethod)
+	_, err := e.CallWith(ctx, CallOptions{Timeout: holdTimeout, Retry: &RetryPolicy{}}, to, pingMethod)
 	if _, ok := errors.AsType[*RemoteError](err); ok {
 		return nil
 	}
 	return err
+}
+
+// charge counts n bytes that the endpoint's own calls send to an address
+// with a credit account (unproven, it sent us requests). Calls are never
+// held, but what they send leaves less credit for replies, so that
+// replies and the follow-ups they cause (a probe, a routing table's
+// verification ping) stay within the rule together.
+func (e *Endpoint) charge(to netip.AddrPort, n int) {
+	g := &e.guard
+	if g.factor == 0 || exempt(to) {
+		return
+	}
+	now := time.Now()
+	g.mu.Lock()
+	if a, ok := g.accounts.get(to); ok && !g.isProven(to, now) {
+		a.sent += int64(n)
+		g.accounts.put(to, a)
+	}
+	g.mu.Unlock()
+}
+
+// sendCall sends a datagram of one of the endpoint's own calls or
+// notifications, charging it (see charge).
+func (e *Endpoint) sendCall(b []byte, to netip.AddrPort) error {
+	e.charge(to, len(b))
+	return e.send(b, to)
 }
 
 // proved records that from answered one of the endpoint's calls, and
