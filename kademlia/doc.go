@@ -85,7 +85,7 @@
 //   - A datagram claiming a known id from another address moves nothing:
 //     the contact moves only when its old address fails a ping and the new
 //     one answers one with the id (Python moves it at once).
-//   - At most 2 contacts per IPv4 /24 (IPv6 /48) per bucket and 10 per
+//   - At most 2 contacts per IPv4 /24 (IPv6 /32) per bucket and 10 per
 //     table (Config.IPLimits; loopback exempt).
 //   - Bootstrap repeats its self-lookup a few times within a minute, and a
 //     lookup frees the slot of a query much slower than the others.

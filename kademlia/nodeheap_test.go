@@ -260,6 +260,31 @@ func TestHeapForgetsFarthest(t *testing.T) {
 	}
 }
 
+// TestHeapIPLimits: a lookup keeps at most PerBucket candidates of one
+// network, an IPv6 /32 by default, however many /48s they come from.
+func TestHeapIPLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		lim  IPLimits
+		want int
+	}{
+		{"default", IPLimits{}, defaultIPPerBucket},
+		{"by /48", IPLimits{IPv6Prefix: 48}, 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newNodeHeap(RandomID(), 20)
+			h.lim = tt.lim.withDefaults()
+			for i := range 20 {
+				addr := netip.MustParseAddrPort(fmt.Sprintf("[2a05:d000:%x::%x]:1", i/2, 1+i%2))
+				h.push(Contact{ID: RandomID(), Addr: addr})
+			}
+			if got := h.len(); got != tt.want {
+				t.Errorf("kept %d candidates from 10 /48s of one /32, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestHeapInterleaved runs four streams of operations interleaved (the
 // heap has no lock: one lookup drives it from one goroutine).
 func TestHeapInterleaved(t *testing.T) {
