@@ -55,9 +55,11 @@ func TestSuiteSybilKey6(t *testing.T) {
 		cl.nodes = append(cl.nodes, syb...)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
-		parallel(len(syb), 8, func(i int) {
-			syb[i].Bootstrap(ctx, []netip.AddrPort{honest[cl.rng.IntN(len(honest))].Addr()})
-		})
+		via := make([]netip.AddrPort, len(syb))
+		for i := range via {
+			via[i] = honest[cl.rng.IntN(len(honest))].Addr()
+		}
+		parallel(len(syb), 8, func(i int) { syb[i].Bootstrap(ctx, []netip.AddrPort{via[i]}) })
 		time.Sleep(time.Minute)
 		synctest.Wait()
 
