@@ -62,7 +62,7 @@ func (n *Node) callFindNode(ctx context.Context, c Contact, target ID) ([]Contac
 	r, err := n.ep.CallWith(ctx, n.queryOpts, c.Addr, methodFindNode, n.id[:], target[:])
 	var cs []Contact
 	if err == nil {
-		cs, err = n.parseContacts(r)
+		cs, err = n.parseContacts(r, c.Addr.Addr())
 	}
 	n.rt.record(ctx, c, err)
 	if err != nil {
@@ -81,7 +81,7 @@ func (n *Node) callFindValue(ctx context.Context, c Contact, key ID) (Value, boo
 		cs    []Contact
 	)
 	if err == nil {
-		v, found, cs, err = n.parseFindValue(r)
+		v, found, cs, err = n.parseFindValue(r, c.Addr.Addr())
 	}
 	n.rt.record(ctx, c, err)
 	if err != nil {

@@ -113,7 +113,7 @@ type Config struct {
 	// they answer.
 	RevalidateInterval time.Duration
 	// IPLimits bounds the routing table's contacts per IP network (default:
-	// 2 per /24 or IPv6 /48 per bucket, 10 per table, loopback exempt).
+	// 2 per /24 or IPv6 /32 per bucket, 10 per table, loopback exempt).
 	IPLimits IPLimits
 	// RPCOptions are extra options for the node's rpcudp endpoint (for
 	// example rpcudp.WithRetry). They are applied after the node's own, so

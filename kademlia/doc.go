@@ -85,8 +85,13 @@
 //   - A datagram claiming a known id from another address moves nothing:
 //     the contact moves only when its old address fails a ping and the new
 //     one answers one with the id (Python moves it at once).
-//   - At most 2 contacts per IPv4 /24 (IPv6 /48) per bucket and 10 per
-//     table (Config.IPLimits; loopback exempt).
+//   - At most 2 contacts per IPv4 /24 (IPv6 /32) per bucket and 10 per
+//     table (Config.IPLimits; loopback exempt), and 2 per network among a
+//     lookup's candidates.
+//   - A lookup takes at most K contacts from one answer, and none at an
+//     address the answering peer may not relay (go-ethereum's rules:
+//     loopback only from loopback, LAN only from a LAN, never multicast,
+//     reserved or documentation addresses).
 //   - Bootstrap repeats its self-lookup a few times within a minute, and a
 //     lookup frees the slot of a query much slower than the others.
 //   - RPCs are retried (same message id; 400 ms, then doubling, up to 2 s)

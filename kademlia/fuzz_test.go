@@ -278,13 +278,13 @@ func (r *fuzzRig) check(t *testing.T, method string, args []byte, reqID rpcudp.M
 			t.Fatalf("store answered %x, want true", body)
 		}
 	case methodFindNode:
-		cs, err := n.parseContacts(body)
+		cs, err := n.parseContacts(body, n.Addr().Addr())
 		if err != nil {
 			t.Fatalf("find_node answered what a peer cannot parse: %x: %v", body, err)
 		}
 		r.checkNeighbors(t, cs)
 	case methodFindValue:
-		_, found, cs, err := n.parseFindValue(body)
+		_, found, cs, err := n.parseFindValue(body, n.Addr().Addr())
 		if err != nil {
 			t.Fatalf("find_value answered what a peer cannot parse: %x: %v", body, err)
 		}
@@ -355,7 +355,7 @@ func FuzzLookupReply(f *testing.F) {
 	f.Cleanup(func() { n.Close() })
 	target := mustID(f, pyKey)
 	f.Fuzz(func(t *testing.T, reply []byte) {
-		cs, err := n.parseContacts(reply)
+		cs, err := n.parseContacts(reply, n.Addr().Addr())
 		if err != nil && !errors.Is(err, errMalformedReply) {
 			t.Fatalf("parseContacts: %v, want errMalformedReply", err)
 		}
@@ -365,7 +365,7 @@ func FuzzLookupReply(f *testing.F) {
 				t.Fatalf("parseContacts kept %v", c)
 			}
 		}
-		v, found, cs2, err2 := n.parseFindValue(reply)
+		v, found, cs2, err2 := n.parseFindValue(reply, n.Addr().Addr())
 		if err2 != nil && !errors.Is(err2, errMalformedReply) {
 			t.Fatalf("parseFindValue: %v, want errMalformedReply", err2)
 		}

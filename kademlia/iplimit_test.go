@@ -12,7 +12,7 @@ var noIPLimits = IPLimits{Exempt: func(netip.Addr) bool { return true }}
 
 // TestIPLimits: at most PerBucket contacts of one network per bucket and
 // PerTable per table (replacement caches included), IPv4 by /24 and IPv6
-// by /48 by default; loopback exempt by default; Exempt and negative
+// by /32 by default; loopback exempt by default; Exempt and negative
 // limits turn them off; other networks are not held back.
 func TestIPLimits(t *testing.T) {
 	tests := []struct {
@@ -30,6 +30,15 @@ func TestIPLimits(t *testing.T) {
 		{"IPv6 one /48", IPLimits{}, func(i int) netip.AddrPort {
 			return netip.MustParseAddrPort(fmt.Sprintf("[2001:db8:1:%x::1]:%d", i, 1000+i))
 		}, defaultIPPerTable},
+		{"IPv6 /48s of one /32", IPLimits{}, func(i int) netip.AddrPort {
+			return netip.MustParseAddrPort(fmt.Sprintf("[2a05:d000:%x::1]:%d", i, 1000+i))
+		}, defaultIPPerTable},
+		{"IPv6 /32 each", IPLimits{}, func(i int) netip.AddrPort {
+			return netip.MustParseAddrPort(fmt.Sprintf("[2a10:%x::1]:1", i))
+		}, -1},
+		{"IPv6 by /48: /48s of one /32", IPLimits{IPv6Prefix: 48}, func(i int) netip.AddrPort {
+			return netip.MustParseAddrPort(fmt.Sprintf("[2a05:d000:%x::1]:%d", i, 1000+i))
+		}, -1},
 		{"IPv4 /24 each", IPLimits{}, func(i int) netip.AddrPort {
 			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, byte(i), 1, 1}), 4000)
 		}, -1},

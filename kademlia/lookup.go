@@ -2,6 +2,7 @@ package kademlia
 
 import (
 	"context"
+	"maps"
 )
 
 // lookupResult is the outcome of one iterative lookup.
@@ -16,6 +17,9 @@ type lookupResult struct {
 	// that answered a valid value.
 	answered, copies int
 	stats            LookupStats
+	// failed are the candidates that did not answer (or were cut short
+	// as slow): a second lookup of the same read skips them.
+	failed map[ID]struct{}
 }
 
 // queryResult is one peer's answer during a lookup.
@@ -57,9 +61,10 @@ type lookup struct {
 	depth    map[ID]int // responses that led to each candidate
 	results  chan queryResult
 	inflight int
-	pace     pace          // when a query is slow enough to free its slot
-	values   []queryResult // answers that carried a valid value
-	invalid  []Contact     // peers that answered an invalid value
+	cancels  map[ID]context.CancelFunc // of the queries in flight
+	pace     pace                      // when a query is slow enough to free its slot
+	values   []queryResult             // answers that carried a valid value
+	invalid  []Contact                 // peers that answered an invalid value
 	// nearestWithout is the closest peer that answered without the
 	// value: where a found value is cached.
 	nearestWithout *Contact
@@ -85,8 +90,7 @@ func (n *Node) lookupWith(ctx context.Context, target ID, wantValue bool, width 
 	start := n.cfg.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	l := n.newLookup(ctx, target, wantValue, width)
-	l.pol = pol
+	l := n.newLookup(ctx, target, wantValue, width, pol)
 	err := l.run()
 	cancel()
 	l.drain()
@@ -100,22 +104,25 @@ func (n *Node) lookupWith(ctx context.Context, target ID, wantValue bool, width 
 	return res, err
 }
 
-// newLookup seeds a lookup with the K closest answering contacts.
-func (n *Node) newLookup(ctx context.Context, target ID, wantValue bool, width int) *lookup {
+// newLookup seeds a lookup with the K closest answering contacts, but
+// those pol says failed an earlier lookup of the same read.
+func (n *Node) newLookup(ctx context.Context, target ID, wantValue bool, width int, pol readPolicy) *lookup {
 	kind := "node"
 	if wantValue {
 		kind = "value"
 	}
 	n.rt.tab.touch(target)
 	l := &lookup{
-		n: n, ctx: ctx, target: target, wantValue: wantValue,
+		n: n, ctx: ctx, target: target, wantValue: wantValue, pol: pol,
 		cands:   newNodeHeap(target, width),
 		depth:   make(map[ID]int),
+		cancels: make(map[ID]context.CancelFunc),
 		results: make(chan queryResult, maxInflight(n.cfg.Alpha)), // never blocks a query
 		pace:    newPace(n.cfg.QueryTimeout),
 		stats:   LookupStats{Kind: kind, Target: target},
 	}
 	l.cands.lim = n.rt.tab.cfg.IPLimits
+	maps.Copy(l.cands.failed, pol.failed)
 	for _, c := range n.seeds(target, width) {
 		l.cands.push(c)
 		l.depth[c.ID] = 0
@@ -164,11 +171,18 @@ func (l *lookup) run() error {
 }
 
 // fill keeps Alpha queries in flight that are not slow (see pace),
-// closest unasked candidates first.
+// closest unasked candidates first. With maxInflight queries in flight,
+// it cuts the slowest short instead: its slot is free once it has ended.
 func (l *lookup) fill() {
-	for l.inflight-l.pace.slowCount() < l.n.cfg.Alpha && l.inflight < maxInflight(l.n.cfg.Alpha) {
+	for l.inflight-l.pace.slowCount() < l.n.cfg.Alpha {
 		next := l.cands.uncontacted()
 		if len(next) == 0 {
+			return
+		}
+		if l.inflight >= maxInflight(l.n.cfg.Alpha) {
+			if id, ok := l.pace.abandon(); ok {
+				l.cancels[id]()
+			}
 			return
 		}
 		c := next[0]
@@ -176,7 +190,9 @@ func (l *lookup) fill() {
 		l.inflight++
 		l.stats.RPCs++
 		l.pace.sent(c.ID)
-		go l.n.query(l.ctx, c, l.target, l.wantValue, l.pol.quorum > 1, l.results)
+		ctx, cancel := context.WithCancel(l.ctx)
+		l.cancels[c.ID] = cancel
+		go l.n.query(ctx, c, l.target, l.wantValue, l.pol.quorum > 1, l.results)
 	}
 }
 
@@ -192,7 +208,7 @@ func (l *lookup) endErr() error {
 // receive takes one peer's answer into the lookup.
 func (l *lookup) receive(r queryResult) {
 	l.inflight--
-	l.pace.done(r.peer.ID, r.err == nil)
+	l.ended(r)
 	if r.err == nil {
 		// We chose to ask it, from our table or another node's answer:
 		// it is a node, not merely someone who called us.
@@ -231,6 +247,20 @@ func (l *lookup) addCandidates(r queryResult) {
 	}
 }
 
+// ended records the end of a query. A slow query cut short (by fill or
+// drain) counts as a failure of its peer: it makes the contact suspect,
+// and a probe then checks it.
+func (l *lookup) ended(r queryResult) {
+	if cancel, ok := l.cancels[r.peer.ID]; ok {
+		cancel()
+		delete(l.cancels, r.peer.ID)
+	}
+	if r.err != nil && l.pace.isCut(r.peer.ID) && l.n.ctx.Err() == nil {
+		l.n.rt.record(l.n.ctx, r.peer, errSlowPeer)
+	}
+	l.pace.done(r.peer.ID, r.err == nil)
+}
+
 // receiveReady takes the answers already waiting, without blocking.
 func (l *lookup) receiveReady() {
 	for l.inflight > 0 {
@@ -247,16 +277,18 @@ func (l *lookup) receiveReady() {
 // context is cancelled.
 //
 // A query cut short this way that was slow (see pace) counts as a failure
-// of its peer: it makes the contact suspect, and a probe then checks it.
+// of its peer (see ended).
 //
 // A value that arrived meanwhile still counts: its holder is repaired
 // too if its copy is stale or invalid (see result).
 func (l *lookup) drain() {
+	l.pace.cutSlow()
 	for ; l.inflight > 0; l.inflight-- {
 		r := <-l.results
-		if r.err != nil && l.pace.isSlow(r.peer.ID) && l.n.ctx.Err() == nil {
-			l.n.rt.record(l.n.ctx, r.peer, errSlowPeer)
+		if r.err != nil && l.pace.isCut(r.peer.ID) {
+			l.cands.markFailed(r.peer.ID) // skipped by a second lookup (see readPolicy)
 		}
+		l.ended(r)
 		if r.err == nil && r.hasValue {
 			l.takeValue(r)
 		}
@@ -278,7 +310,8 @@ func (l *lookup) takeValue(r queryResult) {
 // result sums the lookup up and, for a value found, starts the caching
 // store and read repair.
 func (l *lookup) result() lookupResult {
-	res := lookupResult{closest: l.cands.answered(l.n.cfg.K), answered: l.answered, copies: len(l.values), stats: l.stats}
+	res := lookupResult{closest: l.cands.answered(l.n.cfg.K), answered: l.answered, copies: len(l.values),
+		stats: l.stats, failed: l.cands.failed}
 	all := l.values
 	if l.pol.local != nil {
 		all = append(all[:len(all):len(all)], queryResult{peer: Contact{ID: l.n.id}, value: *l.pol.local, hasValue: true})

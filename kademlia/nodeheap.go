@@ -16,8 +16,9 @@ type heapEntry struct {
 // to a target, in the role of Python's kademlia NodeHeap, with per-entry
 // query state. A lookup uses it from one goroutine; it has no lock.
 //
-// Every pushed contact is remembered (unique by id, ordered by XOR distance
-// to the target), but all views (uncontacted, allAnswered) see only the
+// Pushed contacts are remembered (unique by id, ordered by XOR distance
+// to the target), at most heapMemory times maxSize of them that have not
+// been queried (the farthest are forgotten), but all views (uncontacted, allAnswered) see only the
 // maxSize closest that are not marked slow: as in Python, removing or
 // failing one of those lets the next remembered candidate move up, and so
 // does marking one slow (until it answers after all). A contact marked failed
@@ -33,6 +34,13 @@ type nodeHeap struct {
 	// fill a lookup's view.
 	lim IPLimits
 }
+
+// heapMemory bounds the candidates a heap remembers, in multiples of its
+// view: enough to refill the view several times over as candidates fail
+// or turn slow, while a liar's many fake contacts cannot pile up (issue
+// 18). Queried candidates are never forgotten (their number is bounded by
+// the lookup's RPCs), so a heap never queries a contact twice.
+const heapMemory = 4
 
 // newNodeHeap returns an empty heap for a lookup of target that keeps the
 // maxSize closest contacts (DefaultK if maxSize <= 0).
@@ -82,7 +90,17 @@ func (h *nodeHeap) push(cs ...Contact) int {
 		h.entries = slices.Insert(h.entries, i, heapEntry{c: c})
 		added++
 	}
+	h.forget()
 	return added
+}
+
+// forget drops the farthest unqueried entries beyond heapMemory*maxSize.
+func (h *nodeHeap) forget() {
+	for i := len(h.entries) - 1; i >= 0 && len(h.entries) > heapMemory*h.maxSize; i-- {
+		if !h.entries[i].queried {
+			h.entries = slices.Delete(h.entries, i, i+1)
+		}
+	}
 }
 
 // mark applies f to the entry with the given id, if any.

@@ -229,6 +229,62 @@ func TestHeapAnsweredBeyondView(t *testing.T) {
 	}
 }
 
+// TestHeapForgetsFarthest: a heap remembers at most heapMemory times its
+// view of unqueried candidates, the closest; queried ones are kept.
+func TestHeapForgetsFarthest(t *testing.T) {
+	h := newNodeHeap(idFromUint64(0), 3)
+	limit := heapMemory * 3
+	cs := heapContacts(100)
+	h.push(cs[50 : 50+limit]...)
+	far := cs[50+limit-1]
+	h.markQueried(far.ID)
+	h.push(cs[:50]...)
+	var kept []uint64
+	for _, c := range cs {
+		if h.contains(c.ID) {
+			kept = append(kept, heapIntIDs([]Contact{c})[0])
+		}
+	}
+	want := []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, uint64(50 + limit - 1)}
+	if !slices.Equal(kept, want) {
+		t.Fatalf("remembered %v, want %v", kept, want)
+	}
+	// A forgotten contact may come back (it was never asked).
+	h.markFailed(cs[0].ID)
+	h.push(cs[11])
+	if !h.contains(cs[11].ID) {
+		t.Error("a forgotten contact closer than the farthest remembered was not taken back")
+	}
+	if h.push(cs[99]) != 1 || h.contains(cs[99].ID) {
+		t.Error("a contact farther than the limit was remembered")
+	}
+}
+
+// TestHeapIPLimits: a lookup keeps at most PerBucket candidates of one
+// network, an IPv6 /32 by default, however many /48s they come from.
+func TestHeapIPLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		lim  IPLimits
+		want int
+	}{
+		{"default", IPLimits{}, defaultIPPerBucket},
+		{"by /48", IPLimits{IPv6Prefix: 48}, 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newNodeHeap(RandomID(), 20)
+			h.lim = tt.lim.withDefaults()
+			for i := range 20 {
+				addr := netip.MustParseAddrPort(fmt.Sprintf("[2a05:d000:%x::%x]:1", i/2, 1+i%2))
+				h.push(Contact{ID: RandomID(), Addr: addr})
+			}
+			if got := h.len(); got != tt.want {
+				t.Errorf("kept %d candidates from 10 /48s of one /32, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestHeapInterleaved runs four streams of operations interleaved (the
 // heap has no lock: one lookup drives it from one goroutine).
 func TestHeapInterleaved(t *testing.T) {

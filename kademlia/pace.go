@@ -12,7 +12,13 @@ import (
 // answer is still taken if it comes. The threshold adapts to the round
 // trips observed: slowFactor times their median, at least minSlowAfter,
 // at most QueryTimeout. Until a first answer arrives it is a quarter of
-// QueryTimeout.
+// QueryTimeout. A lookup keeps at most maxInflight queries in flight,
+// slow ones included; when it has that many and a candidate is waiting, it
+// cuts short the slow query sent first (see abandon), so that contacts
+// that never answer (a liar's fakes) each hold a slot for about one
+// threshold, not for QueryTimeout: once maxInflight slow queries were in
+// flight, every further fake cost a lookup QueryTimeout / maxInflight
+// (0.11 s by default; issue 18 measured 0.33 s, QueryTimeout / Alpha).
 const (
 	slowFactor   = 4
 	minSlowAfter = 50 * time.Millisecond
@@ -30,12 +36,14 @@ type pace struct {
 	max     time.Duration // QueryTimeout
 	started map[ID]time.Time
 	slow    map[ID]bool
+	cut     map[ID]bool // slow queries abandoned: their end is a failure
 	rtts    []time.Duration
 	t       *time.Timer
 }
 
 func newPace(queryTimeout time.Duration) pace {
-	return pace{max: queryTimeout, started: make(map[ID]time.Time), slow: make(map[ID]bool)}
+	return pace{max: queryTimeout, started: make(map[ID]time.Time), slow: make(map[ID]bool),
+		cut: make(map[ID]bool)}
 }
 
 // sent records a query to id.
@@ -48,10 +56,29 @@ func (p *pace) done(id ID, answered bool) {
 	}
 	delete(p.started, id)
 	delete(p.slow, id)
+	delete(p.cut, id)
 }
 
 func (p *pace) slowCount() int    { return len(p.slow) }
 func (p *pace) isSlow(id ID) bool { return p.slow[id] }
+func (p *pace) isCut(id ID) bool  { return p.cut[id] }
+
+// abandon picks the query that was sent first among the slow ones not yet
+// abandoned, to be cut short, and reports false if there is none.
+func (p *pace) abandon() (ID, bool) {
+	var id ID
+	var first time.Time
+	for q := range p.slow {
+		if t := p.started[q]; !p.cut[q] && (first.IsZero() || t.Before(first)) {
+			id, first = q, t
+		}
+	}
+	if first.IsZero() {
+		return ID{}, false
+	}
+	p.cut[id] = true
+	return id, true
+}
 func (p *pace) threshold() time.Duration {
 	if len(p.rtts) == 0 {
 		return p.max / 4
@@ -98,6 +125,13 @@ func (p *pace) overdue() []ID {
 		}
 	}
 	return out
+}
+
+// cutSlow marks every slow query as abandoned (the lookup is over).
+func (p *pace) cutSlow() {
+	for id := range p.slow {
+		p.cut[id] = true
+	}
 }
 
 // stop releases the timer.

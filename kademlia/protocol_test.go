@@ -75,7 +75,7 @@ func TestPythonRequests(t *testing.T) {
 			}
 		}},
 		{"find_node", func(t *testing.T, p *rawPeer, _, body []byte) {
-			cs, err := n.parseContacts(body)
+			cs, err := n.parseContacts(body, n.Addr().Addr())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func TestPythonRequests(t *testing.T) {
 		}},
 		{"find_value", func(t *testing.T, _ *rawPeer, _, body []byte) {
 			// Nothing stored yet: the find_node answer.
-			if _, found, cs, err := n.parseFindValue(body); err != nil || found || len(cs) != 1 {
+			if _, found, cs, err := n.parseFindValue(body, n.Addr().Addr()); err != nil || found || len(cs) != 1 {
 				t.Errorf("find_value = found %v, %v, %v", found, cs, err)
 			}
 		}},
@@ -351,7 +351,7 @@ func TestFindNodeMatchesBruteForce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := n.parseContacts(r)
+			got, err := n.parseContacts(r, n.Addr().Addr())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,8 +448,8 @@ func TestParseRepliesNeverPanic(t *testing.T) {
 		seeds = append(seeds, b)
 	}
 	for _, b := range seeds {
-		n.parseContacts(b)
-		n.parseFindValue(b)
+		n.parseContacts(b, n.Addr().Addr())
+		n.parseFindValue(b, n.Addr().Addr())
 		parseStunReply(b)
 		binID(b)
 	}
@@ -498,7 +498,7 @@ func TestParseContacts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cs, err := n.parseContacts(tt.reply)
+			cs, err := n.parseContacts(tt.reply, n.Addr().Addr())
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -524,7 +524,7 @@ func TestParseContacts(t *testing.T) {
 		{"int key", enc(map[int]any{1: "x"}), false},
 	} {
 		t.Run("find_value "+tt.name, func(t *testing.T) {
-			_, found, _, err := n.parseFindValue(tt.reply)
+			_, found, _, err := n.parseFindValue(tt.reply, n.Addr().Addr())
 			if (err == nil && found) != tt.ok {
 				t.Errorf("found %v err %v, want ok %v", found, err, tt.ok)
 			}

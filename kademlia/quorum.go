@@ -24,6 +24,10 @@ type readPolicy struct {
 	// local is this node's own valid copy, if any: one more answer to
 	// choose from (repaired too, if stale).
 	local *Value
+	// failed are contacts that failed an earlier lookup of the same read
+	// (a miss asks again, see read): they are not asked again, so that
+	// dead peers and a liar's fakes cost the read once (issue 18).
+	failed map[ID]struct{}
 }
 
 // quorumView: a quorum read of Q copies ends only once the quorumView*Q
@@ -188,6 +192,8 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 		// A miss asks again with twice the view: nodes that answer
 		// lookups with only each other can fill a K-wide view and hide
 		// the honest holders behind them (TestSuitePoisonedLookups).
+		// It skips the contacts that failed the first.
+		pol.failed = res.failed
 		if res, err = n.lookupWith(ctx, key, true, 2*n.cfg.K, pol); err != nil {
 			return Value{}, false, err
 		}

@@ -48,12 +48,14 @@ func readInt(b []byte) (int64, []byte, error) {
 	return -1, rest, nil
 }
 
-// parseContacts decodes a find_node answer, [[id, ip, port], ...]. A reply
-// of the wrong shape is an error; well-shaped entries that cannot be a
-// peer (an id that is not 20 bytes, a bad ip or port, our own id or
-// address) are skipped.
-func (n *Node) parseContacts(r []byte) ([]Contact, error) {
-	cs, rest, err := n.readContacts(r)
+// parseContacts decodes a find_node answer from the peer at from,
+// [[id, ip, port], ...]. A reply of the wrong shape is an error;
+// well-shaped entries that cannot be a peer (an id that is not 20 bytes, a
+// bad ip or port, our own id or address, an address from may not relay:
+// see relayAllowed) are skipped. At most K contacts are kept (see
+// readContacts).
+func (n *Node) parseContacts(r []byte, from netip.Addr) ([]Contact, error) {
+	cs, rest, err := n.readContacts(r, from)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +65,13 @@ func (n *Node) parseContacts(r []byte) ([]Contact, error) {
 	return cs, nil
 }
 
-func (n *Node) readContacts(b []byte) ([]Contact, []byte, error) {
+// readContacts reads a contact list and keeps its first K acceptable
+// contacts. An honest peer names at most its own K (Python's ksize, 20 by
+// default), closest first; a reply may fill a datagram, some 1,700
+// entries, and every one kept would cost a lookup a query (issue 18).
+// The entries after the K-th kept are still checked for shape, so a
+// malformed reply stays an error, but not decoded into contacts.
+func (n *Node) readContacts(b []byte, from netip.Addr) ([]Contact, []byte, error) {
 	if !isKind(b, wire.Array) {
 		return nil, nil, malformed("contact list is not an array")
 	}
@@ -72,14 +80,19 @@ func (n *Node) readContacts(b []byte) ([]Contact, []byte, error) {
 		return nil, nil, malformed("contact list: %v", err)
 	}
 	self := n.Addr()
-	var out []Contact
+	keep := n.cfg.K
+	out := make([]Contact, 0, min(count, keep))
 	for i := range count {
-		var c Contact
-		var ok bool
-		if c, ok, b, err = readContact(b); err != nil {
+		var e rawContact
+		if e, b, err = readRawContact(b); err != nil {
 			return nil, nil, malformed("contact %d: %v", i, err)
 		}
-		if !ok || c.ID == n.id || (self.IsValid() && !self.Addr().IsUnspecified() && c.Addr == self) {
+		if len(out) == keep {
+			continue
+		}
+		c, ok := e.contact()
+		if !ok || c.ID == n.id || (self.IsValid() && !self.Addr().IsUnspecified() && c.Addr == self) ||
+			!relayAllowed(from, c.Addr.Addr()) {
 			continue
 		}
 		out = append(out, c)
@@ -87,52 +100,64 @@ func (n *Node) readContacts(b []byte) ([]Contact, []byte, error) {
 	return out, b, nil
 }
 
-// readContact reads one [id, ip, port]. ok is false for an entry of the
-// right shape whose values cannot be a peer.
-func readContact(b []byte) (c Contact, ok bool, rest []byte, err error) {
+// rawContact is one [id, ip, port] of the right shape, not yet decoded.
+type rawContact struct {
+	id, ip, port []byte // port: the msgpack int
+}
+
+// readRawContact reads the shape of one [id, ip, port]: an array of a bin,
+// a str and an int.
+func readRawContact(b []byte) (e rawContact, rest []byte, err error) {
 	if !isKind(b, wire.Array) {
-		return c, false, nil, errors.New("not an array")
+		return e, nil, errors.New("not an array")
 	}
 	l, b, err := wire.ReadArrayLen(b)
 	if err != nil || l != 3 {
-		return c, false, nil, fmt.Errorf("array of %d, want [id, ip, port]", l)
+		return e, nil, fmt.Errorf("array of %d, want [id, ip, port]", l)
 	}
 	if !isKind(b, wire.Bin) {
-		return c, false, nil, errors.New("id is not bin")
+		return e, nil, errors.New("id is not bin")
 	}
-	idb, b, err := wire.ReadBin(b)
-	if err != nil {
-		return c, false, nil, err
+	if e.id, b, err = wire.ReadBin(b); err != nil {
+		return e, nil, err
 	}
 	if !isKind(b, wire.Str) {
-		return c, false, nil, errors.New("ip is not str")
+		return e, nil, errors.New("ip is not str")
 	}
-	ips, b, err := wire.ReadStr(b)
-	if err != nil {
-		return c, false, nil, err
+	if e.ip, b, err = wire.ReadStr(b); err != nil {
+		return e, nil, err
 	}
-	port, b, err := readInt(b)
-	if err != nil {
-		return c, false, nil, fmt.Errorf("port: %w", err)
+	if !isKind(b, wire.Int) {
+		return e, nil, errors.New("port: not an int")
 	}
-	if len(idb) != IDLen || port <= 0 || port > 65535 {
-		return c, false, b, nil
+	if rest, err = wire.Skip(b); err != nil {
+		return e, nil, fmt.Errorf("port: %w", err)
 	}
-	ip, err := netip.ParseAddr(string(ips))
-	if err != nil || ip.IsUnspecified() || ip.IsMulticast() {
-		return c, false, b, nil
-	}
-	return Contact{ID: ID(idb), Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port))}, true, b, nil
+	e.port = b[:len(b)-len(rest)]
+	return e, rest, nil
 }
 
-// parseFindValue decodes a find_value answer: {"value": v} or a contact
-// list.
-func (n *Node) parseFindValue(r []byte) (Value, bool, []Contact, error) {
+// contact decodes e; ok is false for values that cannot be a peer.
+func (e rawContact) contact() (c Contact, ok bool) {
+	port, _, err := readInt(e.port)
+	if err != nil || len(e.id) != IDLen || port <= 0 || port > 65535 {
+		return c, false
+	}
+	ip, err := netip.ParseAddr(string(e.ip))
+	if err != nil || ip.IsUnspecified() || ip.IsMulticast() {
+		return c, false
+	}
+	return Contact{ID: ID(e.id), Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port))}, true
+}
+
+// parseFindValue decodes a find_value answer from the peer at from:
+// {"value": v} or a contact list (see parseContacts).
+func (n *Node) parseFindValue(r []byte, from netip.Addr) (Value, bool, []Contact, error) {
 	if len(r) == 0 {
 		return Value{}, false, nil, malformed("empty find_value answer")
 	}
 	if !isKind(r, wire.Map) {
-		cs, err := n.parseContacts(r)
+		cs, err := n.parseContacts(r, from)
 		return Value{}, false, cs, err
 	}
 	v, rest, err := readValueMap(r)

@@ -97,7 +97,7 @@ func (cfg tableConfig) withDefaults() tableConfig {
 //     moves it only when the old address fails a ping and the new one
 //     answers one with the id (move);
 //   - a new contact is refused when its IP network (IPLimits: by default
-//     an IPv4 /24 or an IPv6 /48, loopback exempt) already has PerBucket
+//     an IPv4 /24 or an IPv6 /32, loopback exempt) already has PerBucket
 //     contacts in the bucket or PerTable in the table, replacement caches
 //     included;
 //   - otherwise, if the bucket has fewer than K contacts, the contact is
