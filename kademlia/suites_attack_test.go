@@ -25,7 +25,9 @@ func newAttacker(t testing.TB, cl *simCluster, c Contact, answer func(key ID) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := rpcudp.New(conn, rpcudp.WithTimeout(time.Second))
+	// An attacker answers at once, whoever asks: it does not wait for
+	// the asker to prove its address (rpcudp's 3x rule).
+	ep := rpcudp.New(conn, rpcudp.WithTimeout(time.Second), rpcudp.WithAntiAmplification(-1, nil))
 	find := func(_ context.Context, req *rpcudp.Request) (any, error) {
 		args, err := req.RawArgs()
 		if err != nil || len(args) != 2 {
