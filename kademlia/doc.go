@@ -43,8 +43,11 @@
 //     rpcFindNode, rpcFindValue) and how a store is kept (storeOptions).
 //   - client.go, reply.go: the calls (ping, pingAddr, callFindNode,
 //     callFindValue, callStore) and the strict parsing of the answers.
-//   - handoff.go: handing stored keys to a newly seen contact, after it
-//     answers a ping, within Config.HandOffKeys and the hand-off budget.
+//   - handoff.go, handoff_scan.go: handing stored keys to a newly seen
+//     contact, after it answers a ping, within Config.HandOffKeys and the
+//     hand-off budget; the table-only tests that spare the storage a scan.
+//   - storeproof.go, quota.go: a store's caller must answer a ping from
+//     its address; the per-source-network share of the storage.
 //   - budget.go: the per-source budget of reply bytes (an rpcudp
 //     interceptor), so that a node cannot be aimed at a victim.
 //   - limits.go: the ranges of Config's numbers (ErrBadConfig) and the
@@ -62,8 +65,9 @@
 //     envelope), ids and key digests, contacts.
 //   - record.go, keys.go: signed records (Record, NewRecord, DecodeRecord,
 //     their validator) and ed25519 key files.
-//   - validator.go: the Validator hook, the node's registry
-//     (Config.Validators) and the check of every store (putChecked).
+//   - validator.go, seqfloor.go: the Validator hook, the node's registry
+//     (Config.Validators), the check of every store (putChecked) and the
+//     highest seq remembered per record key past its expiry.
 //   - quorum.go: quorum reads and read repair (choose, repair), GetRecord
 //     and PutRecord.
 //
@@ -103,9 +107,15 @@
 //   - When a new node is seen, the keys handed to it are chosen by their
 //     distance to the stored key digest itself (Python hashes the digest
 //     again), asynchronously and with bounded concurrency; and only to a
-//     newcomer that answers a ping first (Python stores at once), at most
-//     Config.HandOffKeys keys each and Config.HandOffBytesPerSecond for
-//     all together (the hourly republish stores the rest).
+//     newcomer that has answered a ping from its address (Python stores
+//     at once), at most Config.HandOffKeys keys each and
+//     Config.HandOffBytesPerSecond for all together (the hourly republish
+//     stores the rest). The held keys are read only when the routing table
+//     leaves some of them to the newcomer.
+//   - A store from a caller not known to answer at its address is kept
+//     only once it answers a ping from there (spoofed stores store
+//     nothing), and the stores of one source network hold at most a 64th
+//     of the storage (quota.go).
 //   - Every source address has a budget of reply bytes
 //     (Config.ReplyBytesPerSecond): over it, a request gets no answer, so
 //     spoofed requests draw little toward the address they claim. The

@@ -24,13 +24,19 @@ func (n *Node) welcome(c Contact) {
 // Python, distances are measured to the stored key digest itself (Python
 // hashes the digest again). At most Alpha stores are in flight.
 //
-// A flood of fresh ids must cost the node little (issue 9, finding 5), so
-// a hand-off is bounded three ways: c must first answer a ping from the
-// address it claims, with the id it claims (a spoofed newcomer draws a
-// ping or two, not the stores); at most Config.HandOffKeys keys go to one
+// A flood of fresh ids must cost the node little (issue 9, finding 5;
+// issue 18, finding 3), so a hand-off is bounded several ways. The
+// routing layer welcomes a contact that called us only once it has
+// answered our ping (routing.add): a spoofed id costs no hand-off at all.
+// Then c must answer a ping from the address it claims, with the id it
+// claims, before any store; at most Config.HandOffKeys keys go to one
 // newcomer; and all hand-offs together send at most
 // Config.HandOffBytesPerSecond (handOffBudget). The keys left out are
-// stored by the hourly republish.
+// stored by the hourly republish. The held keys are read only when the
+// routing table leaves some of them to c (handOffDepths): in a healthy
+// table, a random newcomer costs one pass over the table, not over the
+// storage (and the depths of the held keys, keyDepths, tell which depths
+// have keys at all).
 func (n *Node) handOff(ctx context.Context, c Contact) {
 	if n.handOffBudget.empty() {
 		// Not even the scan of the held keys: a flood of fresh ids costs
@@ -38,7 +44,11 @@ func (n *Node) handOff(ctx context.Context, c Contact) {
 		n.metrics.handOffThrottled.Add(1)
 		return
 	}
-	items, capped := n.handOffItems(ctx, c)
+	depths, some := n.rt.tab.handOffDepths(c, n.cfg.K)
+	if !some || !n.keysAtAny(depths) {
+		return // no held key can be c's
+	}
+	items, capped := n.handOffItems(ctx, c, depths)
 	if len(items) == 0 {
 		return
 	}
@@ -56,23 +66,57 @@ func (n *Node) handOff(ctx context.Context, c Contact) {
 }
 
 // handOffItems returns the held keys c should be handed (at most
-// Config.HandOffKeys of them) and how many more the cap left out.
-func (n *Node) handOffItems(ctx context.Context, c Contact) (items []StoredItem, capped int) {
-	limit := n.cfg.HandOffKeys
-	err := n.storage.Iterate(func(key ID, v Value, _ Meta) bool {
-		if n.shouldHandOff(c, key) {
-			if limit != NoLimit && len(items) >= limit {
-				capped++
-			} else {
-				items = append(items, StoredItem{Key: key, Value: v})
-			}
-		}
-		return ctx.Err() == nil
-	})
+// Config.HandOffKeys of them, with their values) and how many more the
+// cap left out. Only the keys at a depth depths allows are examined (a
+// pass over the keys alone, without their values); once the cap is
+// reached, the keys left are counted without examining them further, so
+// capped is an upper bound.
+func (n *Node) handOffItems(ctx context.Context, c Contact, depths *depthSet) (items []StoredItem, capped int) {
+	keys, err := n.heldKeys(func(key ID) bool { return depths[key.commonPrefixLen(n.id)] })
 	if err != nil {
 		return nil, 0
 	}
-	return items, capped
+	limit := n.cfg.HandOffKeys
+	for i, key := range keys {
+		if ctx.Err() != nil {
+			return nil, 0
+		}
+		if limit != NoLimit && len(items) >= limit {
+			return items, len(keys) - i
+		}
+		if !n.shouldHandOff(c, key) {
+			continue
+		}
+		if v, ok, err := n.storage.Get(key); err == nil && ok {
+			items = append(items, StoredItem{Key: key, Value: v})
+		}
+	}
+	return items, 0
+}
+
+// keyLister is implemented by storages that can list their keys without
+// copying their values (MemoryStorage).
+type keyLister interface {
+	// keys returns the keys of the unexpired items keep accepts, in
+	// Iterate's order. keep runs with the storage locked: it must be
+	// quick and must not call the storage.
+	keys(keep func(ID) bool) ([]ID, error)
+}
+
+// heldKeys returns the held keys keep accepts, in the storage's Iterate
+// order.
+func (n *Node) heldKeys(keep func(ID) bool) ([]ID, error) {
+	if kl, ok := n.storage.(keyLister); ok {
+		return kl.keys(keep)
+	}
+	var keys []ID
+	err := n.storage.Iterate(func(key ID, _ Value, _ Meta) bool {
+		if keep(key) {
+			keys = append(keys, key)
+		}
+		return true
+	})
+	return keys, err
 }
 
 // proves reports whether c answers a ping from its address with its id
@@ -159,15 +203,15 @@ func (b *handOffBudget) take(items []StoredItem) []StoredItem {
 // K contacts closest to key, and we are closer to it than any other
 // contact we know.
 //
-// handOff asks this for every held key each time a contact joins the
-// table, so the rarely true half (we are the closest for about one key in
-// K) is tested first, by a scan that neither sorts nor allocates; only
-// the keys that pass it pay for the sorted K closest.
+// handOff asks this for many held keys each time a contact joins the
+// table, so both halves are tested by scans of the table that neither
+// sort nor allocate: first the rarely true one (we are the closest for
+// about one key in K), then whether fewer than K other contacts are
+// closer to key than the newcomer.
 func (n *Node) shouldHandOff(newcomer Contact, key ID) bool {
 	notNewcomer := func(x Contact) bool { return x.ID == newcomer.ID }
 	if n.rt.tab.hasCloser(key, notNewcomer) {
 		return false // we are not the closest
 	}
-	nb := n.rt.tab.closest(key, n.cfg.K, notNewcomer)
-	return len(nb) < n.cfg.K || closerTo(key, newcomer.ID, nb[len(nb)-1].ID)
+	return n.rt.tab.countCloser(key, newcomer.ID, n.cfg.K) < n.cfg.K
 }

@@ -38,14 +38,21 @@ type Metrics struct {
 	Refused RefusedMetrics
 }
 
-// RefusedMetrics counts store requests refused by their value's
-// validator, by the sentinel error of the refusal.
+// RefusedMetrics counts store requests refused, by reason: by their
+// value's validator (by the sentinel error of the refusal), by the
+// sender's quota, or for want of the sender's proof.
 type RefusedMetrics struct {
 	// BadRecord: malformed or truncated, or at the wrong key
 	// (ErrBadRecord); BadSignature: ErrBadSignature; Stale: older than
-	// the copy held (ErrStaleRecord); SeqConflict: a compare-and-swap
-	// whose expected seq is behind the copy held (ErrSeqConflict).
+	// the copy held, or than one held before (ErrStaleRecord);
+	// SeqConflict: a compare-and-swap whose expected seq is behind the
+	// copy held (ErrSeqConflict).
 	BadRecord, BadSignature, Stale, SeqConflict uint64
+	// Quota: over the share of the storage the sender's network may hold
+	// (a 64th of its bounds). Unproved: the sender did not answer our
+	// ping from its address (a spoofed store, most likely): dropped
+	// without an answer.
+	Quota, Unproved uint64
 }
 
 // BucketMetrics is one k-bucket's size.
@@ -120,6 +127,7 @@ type nodeMetrics struct {
 	handOffFailed, handOffSkipped, handOffThrottled      atomic.Uint64
 	republishKeys, republishOriginals, republishFailed   atomic.Uint64
 	refusedBad, refusedSig, refusedStale, refusedCAS     atomic.Uint64
+	refusedQuota, refusedUnproved                        atomic.Uint64
 
 	mu                  sync.Mutex
 	nodeLook, valueLook lookupCounts
@@ -187,6 +195,8 @@ func (m *nodeMetrics) lookup(s LookupStats) {
 // refused records a store refused with err.
 func (m *nodeMetrics) refused(err error) {
 	switch {
+	case errors.Is(err, errOverQuota):
+		m.refusedQuota.Add(1)
 	case errors.Is(err, ErrSeqConflict):
 		m.refusedCAS.Add(1)
 	case errors.Is(err, ErrStaleRecord):
@@ -245,6 +255,7 @@ func (n *Node) Metrics() Metrics {
 	m.Refused = RefusedMetrics{
 		BadRecord: nm.refusedBad.Load(), BadSignature: nm.refusedSig.Load(),
 		Stale: nm.refusedStale.Load(), SeqConflict: nm.refusedCAS.Load(),
+		Quota: nm.refusedQuota.Load(), Unproved: nm.refusedUnproved.Load(),
 	}
 	if b := n.budget; b != nil {
 		m.Replies = ReplyMetrics{

@@ -33,6 +33,13 @@ type Node struct {
 	budget        *replyBudget
 	handOffBudget *handOffBudget
 
+	// quota, proofs and heldDepths: the per-source share of the storage
+	// (quota.go), the slots of the stores waiting for their caller's
+	// proof (storeproof.go), the depths of the held keys (handoff_scan.go).
+	quota      *storeQuota
+	proofs     chan struct{}
+	heldDepths keyDepths
+
 	// ctx is cancelled by Close; it bounds every background task and loop.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -84,6 +91,8 @@ func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
 		n.storage = NewMemoryStorage(StorageConfig{Now: cfg.Now})
 		n.ownStorage = true
 	}
+	n.quota = newStoreQuota(n.storage, cfg.Now)
+	n.proofs = make(chan struct{}, maxStoreProofs)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.rt = newRouting(n)
 	opts := append([]rpcudp.Option{rpcudp.WithTimeout(cfg.RPCTimeout), rpcudp.WithLogger(n.log),

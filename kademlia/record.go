@@ -55,7 +55,8 @@ var (
 	ErrBadRecord = errors.New("kademlia: bad record")
 	// ErrBadSignature: a record's signature does not verify.
 	ErrBadSignature = errors.New("kademlia: bad record signature")
-	// ErrStaleRecord: the holder keeps a newer record (a higher seq).
+	// ErrStaleRecord: the holder keeps a newer record (a higher seq), or
+	// stored one that has expired since (a replay of an older record).
 	ErrStaleRecord = errors.New("kademlia: stale record")
 	// ErrSeqConflict: a compare-and-swap failed: the holder's record is
 	// newer than the seq the put expected to replace.

@@ -66,8 +66,9 @@ func newRouting(n *Node) *routing {
 
 // seen records that c sent us a request: it goes into the routing table,
 // unverified until it answers one of ours (see the table's rules); if its
-// bucket is full the head is pinged in the background; and if c is new
-// to the table it is welcomed with the keys it should hold.
+// bucket is full the head is pinged in the background; and once c, new to
+// the table, has answered us, it is welcomed with the keys it should hold
+// (see welcomes).
 func (r *routing) seen(c Contact) { r.add(c, false) }
 
 // answered records that c answered one of our RPCs at c.Addr: as seen,
@@ -91,12 +92,28 @@ func (r *routing) add(c Contact, verified bool) {
 	if res.known != nil {
 		r.checkMove(*res.known, c)
 	}
-	if res.added {
-		if !verified {
-			r.wake()
-		}
+	if res.added && !verified {
+		r.wake()
+	}
+	if r.welcomes(res) {
 		r.welcome(c)
 	}
+}
+
+// welcomes tells whether the outcome of an add makes its contact a
+// newcomer to hand keys to. A contact that only called us is welcomed
+// once it first answers us, at the address it called from (res.proved:
+// the revalidation ping verifyGrace later, most often), not when it
+// enters the table: a spoofed id, which never answers, then costs no
+// hand-off at all, not even the pass over the routing table (issue 18,
+// finding 3). Without revalidation (the package's tests turn it off),
+// nothing would verify it: it is welcomed when it enters, and the
+// hand-off's own ping proves it.
+func (r *routing) welcomes(res addResult) bool {
+	if r.noProbe {
+		return res.added
+	}
+	return res.proved
 }
 
 // record updates the routing table after an RPC to c: an answer (even an

@@ -87,14 +87,20 @@ func (n *Node) rpcStun(_ context.Context, req *rpcudp.Request) (any, error) {
 
 // rpcStore serves store [sender_id, key, value] -> true. A value its
 // namespace's Validator refuses, or that would replace a better one held,
-// is not stored: the answer is an error reply (a Go writer learns why; a
-// Python writer ignores it and times out).
-func (n *Node) rpcStore(_ context.Context, req *rpcudp.Request) (any, error) {
+// or beyond the share of the storage its sender's network may hold
+// (storeQuota), is not stored: the answer is an error reply (a Go writer
+// learns why; a Python writer ignores it and times out). A store from a
+// caller that has not shown it receives at its address gets a ping first
+// (proveCaller); a store whose caller does not answer it (a spoofed one)
+// stores nothing and gets no answer at all, so that it draws no more than
+// the ping toward the address it claims.
+func (n *Node) rpcStore(ctx context.Context, req *rpcudp.Request) (any, error) {
 	args, err := rawArgs(req, 3)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.caller(req, args[0]); err != nil {
+	from, err := n.caller(req, args[0])
+	if err != nil {
 		return nil, err
 	}
 	key, err := argID(args[1], "key")
@@ -105,11 +111,16 @@ func (n *Node) rpcStore(_ context.Context, req *rpcudp.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: value: %w", rpcudp.ErrBadArgs, err)
 	}
+	if err := n.proveCaller(ctx, from); err != nil {
+		n.metrics.refusedUnproved.Add(1)
+		n.log.Debug("kademlia: store dropped", "key", key, "from", from, "err", err)
+		return nil, fmt.Errorf("%w: store %s from %s: %w", rpcudp.ErrRateLimited, key, from, err)
+	}
 	opts, err := n.storeOptions(key)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.putChecked(key, v, opts); err != nil {
+	if err := n.putFrom(req.From, key, v, opts); err != nil {
 		n.metrics.refused(err)
 		n.log.Debug("kademlia: store refused", "key", key, "from", req.From, "err", err)
 		return nil, fmt.Errorf("store %s: %w", key, err)
@@ -123,6 +134,12 @@ func (n *Node) rpcStore(_ context.Context, req *rpcudp.Request) (any, error) {
 // the store is a cache store (a value lookup's, paper section 2.3) and
 // gets a lifetime that halves for every known contact closer to the key
 // beyond the first K (see cacheTTL). A key already held keeps its expiry.
+//
+// So a stranger's store for a key near our id gets the full storage TTL
+// (a week by default), as any honest writer's: nothing tells them apart.
+// What bounds such stores is the quota of the sender's network
+// (storeQuota: a 64th of the storage) and the proof that the sender
+// receives at its address (proveCaller).
 func (n *Node) storeOptions(key ID) (PutOptions, error) {
 	closer := n.closerThanUs(key, n.cfg.K+cacheTTLSteps)
 	if closer < n.cfg.K {

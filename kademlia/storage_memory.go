@@ -175,6 +175,27 @@ func (s *MemoryStorage) Iterate(fn func(key ID, v Value, m Meta) bool) error {
 	return nil
 }
 
+// keys implements keyLister: the keys of the unexpired items keep
+// accepts, oldest first, copied under the lock (the values are not).
+func (s *MemoryStorage) keys(keep func(ID) bool) ([]ID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("storage read: %w", ErrStorageClosed)
+	}
+	s.purgeLocked(s.cfg.Now())
+	var out []ID
+	for e := s.order.Front(); e != nil; e = e.Next() {
+		if it := e.Value.(*memItem); keep(it.key) {
+			out = append(out, it.key)
+		}
+	}
+	return out, nil
+}
+
+// bounds returns the storage's MaxItems and MaxBytes (see storeQuota).
+func (s *MemoryStorage) bounds() (items int, bytes int64) { return s.cfg.MaxItems, s.cfg.MaxBytes }
+
 // OlderThan implements Storage.
 func (s *MemoryStorage) OlderThan(d time.Duration) ([]StoredItem, error) {
 	cutoff := s.cfg.Now().Add(-d)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Validator checks the values of one namespace and chooses the best of
@@ -40,17 +42,19 @@ type conditioner interface {
 	condition(key ID, held, body []byte) ([]byte, error)
 }
 
-// storeGuard is a node's validator registry and the locks that make a
-// store's check and put one step per key.
+// storeGuard is a node's validator registry, the locks that make a
+// store's check and put one step per key, and the seq floors of the
+// signed records stored.
 type storeGuard struct {
 	validators map[string]Validator
 	locks      [64]sync.Mutex
+	floors     *seqFloors // the highest seq stored per record key (seqfloor.go)
 }
 
 // newStoreGuard returns the registry of Config.Validators over the
 // defaults (a nil entry removes a namespace).
 func newStoreGuard(cfg map[string]Validator) (*storeGuard, error) {
-	g := &storeGuard{validators: map[string]Validator{RecordNamespace: recordValidator{}}}
+	g := &storeGuard{validators: map[string]Validator{RecordNamespace: recordValidator{}}, floors: newSeqFloors(maxSeqFloors)}
 	for ns, v := range cfg {
 		if err := checkNamespace(ns); err != nil {
 			return nil, fmt.Errorf("%w: Config.Validators: %w", ErrBadConfig, err)
@@ -202,19 +206,60 @@ func (g *storeGuard) admit(key ID, v, held Value) (Value, error) {
 	return EnvelopeValue(s.ns, body)
 }
 
-// putChecked stores v under key, as a store received, a Set or a
-// republish does, if the node's validators admit it (see admit).
+// putChecked stores v under key, as a Set, a republish or a read repair
+// does (a put of the node's own), if the node's validators admit it (see
+// admit).
 func (n *Node) putChecked(key ID, v Value, opts PutOptions) error {
-	defer n.cfg.guard.lock(key).Unlock()
+	return n.putFrom(netip.AddrPort{}, key, v, opts)
+}
+
+// putFrom is putChecked for a store request from src (the zero AddrPort
+// for the node's own puts), within the quota of src's network
+// (storeQuota). A signed record older than one stored here before (even
+// if that one has expired since) is refused (seqFloors).
+func (n *Node) putFrom(src netip.AddrPort, key ID, v Value, opts PutOptions) error {
+	g := n.cfg.guard
+	defer g.lock(key).Unlock()
 	held, _, err := n.storage.Get(key)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", key, err)
 	}
-	nv, err := n.cfg.guard.admit(key, v, held)
+	nv, err := g.admit(key, v, held)
 	if err != nil {
 		return err
 	}
-	return n.storage.Put(key, nv, opts)
+	now := n.cfg.Now()
+	seq, isRecord := g.recordSeq(nv)
+	if isRecord {
+		if err := g.floors.check(key, seq, now); err != nil {
+			return err
+		}
+	}
+	if err := n.putCounted(src, key, nv, opts); err != nil {
+		return err
+	}
+	n.noteKey(key)
+	if isRecord {
+		g.floors.raise(key, seq, now, 2*n.storage.TTL())
+	}
+	return nil
+}
+
+// putCounted puts v under key, counting it against the quota of src's
+// network unless src is the zero AddrPort (the node's own put).
+func (n *Node) putCounted(src netip.AddrPort, key ID, v Value, opts PutOptions) error {
+	if !src.IsValid() || n.quota == nil {
+		return n.storage.Put(key, v, opts)
+	}
+	return n.quota.put(sourceOf(src), key, itemSize(v), func() (time.Time, error) {
+		if err := n.storage.Put(key, v, opts); err != nil {
+			return time.Time{}, err
+		}
+		if m, ok, err := n.storage.Meta(key); err == nil && ok {
+			return m.Expires, nil
+		}
+		return expiryFor(n.cfg.Now(), n.storage.TTL()), nil
+	})
 }
 
 // admissible tells, without storing anything, whether this node would
@@ -224,6 +269,13 @@ func (n *Node) admissible(key ID, v Value) error {
 	if err != nil {
 		return nil // the store itself will tell
 	}
-	_, err = n.cfg.guard.admit(key, v, held)
-	return err
+	g := n.cfg.guard
+	nv, err := g.admit(key, v, held)
+	if err != nil {
+		return err
+	}
+	if seq, ok := g.recordSeq(nv); ok {
+		return g.floors.check(key, seq, n.cfg.Now())
+	}
+	return nil
 }
