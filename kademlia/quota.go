@@ -20,8 +20,8 @@ const quotaShare = 64
 // reply reads "storage full").
 var errOverQuota = fmt.Errorf("%w: the sender's network holds its share", ErrStorageFull)
 
-// quotaSource is a source network: an IPv4 /24 or an IPv6 /48 (as
-// IPLimits), or, for loopback, one address and port (a loopback source
+// quotaSource is a source network: an IPv4 /24 or an IPv6 /32 (IPLimits'
+// default networks), or, for loopback, one address and port (a loopback source
 // cannot be spoofed from another host, and the processes of one host each
 // get a share of their own).
 type quotaSource struct {
@@ -32,12 +32,12 @@ type quotaSource struct {
 // sourceOf returns the source network of a.
 func sourceOf(a netip.AddrPort) quotaSource {
 	ip := a.Addr().Unmap().WithZone("")
-	bits := 48
+	bits := defaultIPv6Prefix
 	switch {
 	case ip.IsLoopback():
 		return quotaSource{net: netip.PrefixFrom(ip, ip.BitLen()), port: a.Port()}
 	case ip.Is4():
-		bits = 24
+		bits = defaultIPv4Prefix
 	}
 	p, _ := ip.Prefix(bits)
 	return quotaSource{net: p}

@@ -66,7 +66,7 @@ func newNodeCollector(metrics func() kademlia.Metrics) *nodeCollector {
 		lookupSeconds:      desc("lookup_duration_seconds", "Duration of iterative lookups, by kind.", "kind"),
 		lookupHops:         desc("lookup_hops", "Hops of iterative lookups, by kind.", "kind"),
 		lookupCopies:       desc("lookup_bad_copies_total", "Copies value lookups were answered that were invalid or stale.", "why"),
-		storesRefused:      desc("stores_refused_total", "Store requests refused by the value's validator, by reason.", "reason"),
+		storesRefused:      desc("stores_refused_total", "Store requests refused (by the value's validator, the sender's quota or an unanswered ping), by reason.", "reason"),
 		handOffNewcomers:   desc("handoff_newcomers_total", "Newly seen contacts that had keys to be handed."),
 		handOffUnproved:    desc("handoff_unproved_total", "Newcomers that did not answer the ping a hand-off starts with."),
 		handOffKeys:        desc("handoff_keys_total", "Keys handed to newcomers."),
@@ -130,6 +130,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	f := m.Refused
 	for reason, v := range map[string]uint64{
 		"bad_record": f.BadRecord, "bad_signature": f.BadSignature, "stale": f.Stale, "seq_conflict": f.SeqConflict,
+		"quota": f.Quota, "unproved": f.Unproved,
 	} {
 		counter(ch, c.storesRefused, v, reason)
 	}
@@ -150,6 +151,7 @@ func (c *nodeCollector) collectRPC(ch chan<- prometheus.Metric, s rpcudp.Stats) 
 	for reason, v := range map[string]uint64{
 		"malformed": d.Malformed, "oversize": d.Oversize, "unknown_id": d.UnknownID, "wrong_sender": d.WrongSender,
 		"overload": d.Overload, "rate_limited": d.RateLimited, "duplicate": d.Duplicate, "kernel": d.Kernel,
+		"unproven": d.Unproven,
 	} {
 		counter(ch, c.drops, v, reason)
 	}
