@@ -17,8 +17,9 @@ type heapEntry struct {
 // query state. A lookup uses it from one goroutine; it has no lock.
 //
 // Pushed contacts are remembered (unique by id, ordered by XOR distance
-// to the target), at most heapMemory times maxSize of them that have not
-// been queried (the farthest are forgotten), but all views (uncontacted, allAnswered) see only the
+// to the target), at most heapMemory times maxSize (at least DefaultK) of
+// them that have not been queried (the farthest are forgotten), but all
+// views (uncontacted, allAnswered) see only the
 // maxSize closest that are not marked slow: as in Python, removing or
 // failing one of those lets the next remembered candidate move up, and so
 // does marking one slow (until it answers after all). A contact marked failed
@@ -94,11 +95,21 @@ func (h *nodeHeap) push(cs ...Contact) int {
 	return added
 }
 
-// forget drops the farthest unqueried entries beyond heapMemory*maxSize.
+// forget drops the farthest unqueried entries beyond heapMemory times
+// the view (or times DefaultK, for a narrow view: a K=3 lookup that
+// remembered only 12 would lose the candidates it needs).
 func (h *nodeHeap) forget() {
-	for i := len(h.entries) - 1; i >= 0 && len(h.entries) > heapMemory*h.maxSize; i-- {
+	limit := heapMemory * max(h.maxSize, DefaultK)
+	unqueried := 0
+	for _, e := range h.entries {
+		if !e.queried {
+			unqueried++
+		}
+	}
+	for i := len(h.entries) - 1; i >= 0 && unqueried > limit; i-- {
 		if !h.entries[i].queried {
 			h.entries = slices.Delete(h.entries, i, i+1)
+			unqueried--
 		}
 	}
 }

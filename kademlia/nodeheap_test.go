@@ -230,32 +230,37 @@ func TestHeapAnsweredBeyondView(t *testing.T) {
 }
 
 // TestHeapForgetsFarthest: a heap remembers at most heapMemory times its
-// view of unqueried candidates, the closest; queried ones are kept.
+// view (at least DefaultK) of unqueried candidates, the closest; queried
+// ones are kept.
 func TestHeapForgetsFarthest(t *testing.T) {
 	h := newNodeHeap(idFromUint64(0), 3)
-	limit := heapMemory * 3
-	cs := heapContacts(100)
-	h.push(cs[50 : 50+limit]...)
-	far := cs[50+limit-1]
+	limit := heapMemory * DefaultK
+	cs := heapContacts(2*limit + 50)
+	h.push(cs[limit+20 : 2*limit+20]...)
+	far := cs[2*limit+19]
 	h.markQueried(far.ID)
-	h.push(cs[:50]...)
+	h.push(cs[:limit+20]...)
 	var kept []uint64
 	for _, c := range cs {
 		if h.contains(c.ID) {
 			kept = append(kept, heapIntIDs([]Contact{c})[0])
 		}
 	}
-	want := []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, uint64(50 + limit - 1)}
+	var want []uint64
+	for i := range limit {
+		want = append(want, uint64(i))
+	}
+	want = append(want, uint64(2*limit+19))
 	if !slices.Equal(kept, want) {
 		t.Fatalf("remembered %v, want %v", kept, want)
 	}
 	// A forgotten contact may come back (it was never asked).
 	h.markFailed(cs[0].ID)
-	h.push(cs[11])
-	if !h.contains(cs[11].ID) {
+	h.push(cs[limit])
+	if !h.contains(cs[limit].ID) {
 		t.Error("a forgotten contact closer than the farthest remembered was not taken back")
 	}
-	if h.push(cs[99]) != 1 || h.contains(cs[99].ID) {
+	if h.push(cs[2*limit+49]) != 1 || h.contains(cs[2*limit+49].ID) {
 		t.Error("a contact farther than the limit was remembered")
 	}
 }
