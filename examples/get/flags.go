@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -35,17 +34,13 @@ func parseArgs(args []string, stderr io.Writer) (o options, code int, ok bool) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long each RPC waits for its answer")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging on stderr")
 	pubHex := fs.String("pub", "", "read the signed record of the ed25519 public key `HEX` under the salt NAME")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, exitFound, false
-		}
+	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		return o, exitFound, false
+	case err != nil:
 		return o, exitError, false
-	}
-	if fs.NArg() != 3 {
+	case fs.NArg() != 3:
 		fmt.Fprintln(stderr, usage)
 		return o, exitError, false
 	}
@@ -68,15 +63,6 @@ func parseArgs(args []string, stderr io.Writer) (o options, code int, ok bool) {
 	return o, 0, true
 }
 
-// logger logs warnings (everything with -v) on stderr.
-func (o options) logger(stderr io.Writer) *slog.Logger {
-	level := slog.LevelWarn
-	if o.verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-}
-
 // resolve turns HOST and PORT (as Python's get.py takes them) into the
 // bootstrap node's UDP address.
 func resolve(host, port string) (netip.AddrPort, error) {
@@ -88,17 +74,4 @@ func resolve(host, port string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("bad host %q: %v", host, err)
 	}
 	return netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), ua.AddrPort().Port()), nil
-}
-
-// listenAddr is the ephemeral local address to reach boot from: on
-// loopback for a loopback IPv4 boot, on every interface of boot's family
-// otherwise.
-func listenAddr(boot netip.AddrPort) string {
-	switch a := boot.Addr(); {
-	case a.Is4() && a.IsLoopback():
-		return "127.0.0.1:0"
-	case a.Is4():
-		return "0.0.0.0:0"
-	}
-	return "[::]:0"
 }

@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -46,21 +47,19 @@ import (
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
-func main() {
-	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
 // Exit codes.
 const (
 	exitFound    = 0
 	exitNotFound = 1
 	exitError    = 2
 )
+
+// main runs the command until SIGINT or SIGTERM; a second signal kills at once.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // run is the whole command: args exclude the program name. It returns the
 // exit code.
@@ -111,8 +110,30 @@ func get(ctx context.Context, node *kademlia.Node, pub ed25519.PublicKey, key st
 	return exitFound
 }
 
+// logger logs warnings (everything with -v) on stderr.
+func (o options) logger(stderr io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
+
 // fail reports err on stderr and returns exitError.
 func fail(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "get:", err)
 	return exitError
+}
+
+// listenAddr is the ephemeral local address to reach boot from: on
+// loopback for a loopback IPv4 boot, on every interface of boot's family
+// otherwise.
+func listenAddr(boot netip.AddrPort) string {
+	switch a := boot.Addr(); {
+	case a.Is4() && a.IsLoopback():
+		return "127.0.0.1:0"
+	case a.Is4():
+		return "0.0.0.0:0"
+	}
+	return "[::]:0"
 }

@@ -17,21 +17,19 @@ import (
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
-func main() {
-	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
 // Exit codes.
 const (
 	exitOK    = 0
 	exitNone  = 1 // lookup found no live address
 	exitError = 2
 )
+
+// main runs the command until SIGINT or SIGTERM; a second signal kills at once.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // run is the whole command: args exclude the program name. It returns the
 // exit code; announce runs until ctx is done.

@@ -38,17 +38,13 @@ func parseArgs(args []string, stderr io.Writer) (o options, code int, ok bool) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long each RPC waits for its answer")
 	verbose := fs.Bool("v", false, "debug logging on stderr")
 	fs.StringVar(&o.sign, "sign", "", "publish a signed record with the ed25519 key in `FILE` (created if missing)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, exitOK, false
-		}
+	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		return o, exitOK, false
+	case err != nil:
 		return o, exitError, false
-	}
-	if fs.NArg() != 4 {
+	case fs.NArg() != 4:
 		fmt.Fprintln(stderr, usage)
 		return o, exitError, false
 	}
