@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -18,12 +21,12 @@ func TestDemoFindsEveryKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	sum, err := run(ctx, Config{Nodes: 8, Keys: 3, RPCTimeout: time.Second}, &out)
+	sum, err := run(ctx, config{Nodes: 8, Keys: 3, RPCTimeout: time.Second}, &out)
 	t.Logf("output:\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sum.OK() {
+	if !sum.ok() {
 		t.Fatalf("not every key found: %+v", sum)
 	}
 	if sum.Joined != 8 || sum.KeysSet != 3 || sum.KeysFound != 3 || sum.Gets != 3*7 || sum.GetsFound != 3*7 {
@@ -32,7 +35,13 @@ func TestDemoFindsEveryKey(t *testing.T) {
 	if sum.DatagramsOut == 0 || sum.DatagramsIn == 0 || sum.CallsOK == 0 {
 		t.Errorf("no traffic counted: %+v", sum)
 	}
-	kinds := map[string]LookupSummary{} // the get phase's lookups, by kind
+	if sum.CallsFailed != 0 || sum.Settled != 7 || sum.Settle <= 0 || sum.Settle >= 5*time.Second {
+		t.Errorf("failed calls %d, settled %d nodes in %v; want 0, 7 in (0, 5s)", sum.CallsFailed, sum.Settled, sum.Settle)
+	}
+	if strings.Index(out.String(), "demo: waiting") > strings.Index(out.String(), "demo: 8 nodes") {
+		t.Error("the wait is announced after it, with the summary")
+	}
+	kinds := map[string]lookupSummary{} // the get phase's lookups, by kind
 	for _, l := range sum.Lookups {
 		if l.Phase == "get" {
 			kinds[l.Kind] = l
@@ -58,6 +67,14 @@ func TestDemoFindsEveryKey(t *testing.T) {
 		"lookups    bootstrap node",
 		"lookups    get       value",
 		"PASS: every key was found",
+		// What it waits for, said before it waits, and how long it took.
+		"demo: waiting (at most -settle 5s) for the 7 joined nodes to repeat their self-lookup",
+		"settle     7/7 joined nodes repeated their self-lookup within ",
+		"lookups    settle    node",
+		"in all: bootstrap ",
+		// A passing run has no failed calls: the queries still in flight
+		// when a lookup had its answer are counted as cancelled.
+		"cancelled by a lookup that had its answer, 0 failed",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
@@ -69,12 +86,60 @@ func TestDemoSample(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	sum, err := run(ctx, Config{Nodes: 6, Keys: 2, GetsPerKey: 2, Seed: 7, RPCTimeout: time.Second}, &out)
+	sum, err := run(ctx, config{Nodes: 6, Keys: 2, GetsPerKey: 2, Seed: 7, RPCTimeout: time.Second}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sum.OK() || sum.Gets != 4 || sum.Seed != 7 {
+	if !sum.ok() || sum.Gets != 4 || sum.Seed != 7 {
 		t.Fatalf("summary %+v\n%s", sum, out.String())
+	}
+}
+
+// TestSettleZeroDoesNotWait: -settle 0 means no wait (it meant the
+// default 5 s), and the summary says there was none.
+func TestSettleZeroDoesNotWait(t *testing.T) {
+	cfg, err := parseFlags([]string{"-settle", "0", "-nodes", "4", "-keys", "1", "-rpc-timeout", "1s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	sum, err := run(ctx, cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Settle != 0 || sum.SettleWanted != 0 || strings.Contains(out.String(), "waiting") ||
+		!strings.Contains(out.String(), "settle     no wait for the repeated self-lookups (-settle 0)") {
+		t.Errorf("settle %v for %d nodes; output:\n%s", sum.Settle, sum.SettleWanted, out.String())
+	}
+	if cfg, _ := parseFlags(nil, io.Discard); cfg.withDefaults().Settle != 5*time.Second {
+		t.Errorf("default -settle %v, want 5s", cfg.Settle)
+	}
+}
+
+// TestCallsCancelledApartFromFailed: the endpoints count a call a lookup
+// cancelled as failed; the summary tells it from error replies and send
+// errors.
+func TestCallsCancelledApartFromFailed(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		stats             []rpcudp.Stats
+		cancelled, failed uint64
+	}{
+		{"none", nil, 0, 0},
+		{"all cancelled", []rpcudp.Stats{{CallsOK: 5, CallsFailed: 3}, {CallsFailed: 4}}, 7, 0},
+		{"error replies and send errors", []rpcudp.Stats{{CallsFailed: 10, ErrorReplies: 1}, {ErrorReplies: 2, SendErrors: 1}}, 6, 4},
+		// An error reply to a call already cancelled counts once.
+		{"more errors than failures", []rpcudp.Stats{{CallsFailed: 1, ErrorReplies: 3}}, 0, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var s summary
+			s.addStats(tt.stats)
+			if s.CallsCancelled != tt.cancelled || s.CallsFailed != tt.failed {
+				t.Errorf("cancelled %d, failed %d; want %d, %d", s.CallsCancelled, s.CallsFailed, tt.cancelled, tt.failed)
+			}
+		})
 	}
 }
 
@@ -94,21 +159,21 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestSummaryOK(t *testing.T) {
-	ok := Summary{Keys: 2, KeysSet: 2, KeysFound: 2, Gets: 4, GetsFound: 4}
-	if !ok.OK() {
+	ok := summary{Keys: 2, KeysSet: 2, KeysFound: 2, Gets: 4, GetsFound: 4}
+	if !ok.ok() {
 		t.Error("complete run not OK")
 	}
-	for _, s := range []Summary{
+	for _, s := range []summary{
 		{},
 		{Keys: 2, KeysSet: 1, KeysFound: 1, Gets: 4, GetsFound: 4},
 		{Keys: 2, KeysSet: 2, KeysFound: 2, Gets: 4, GetsFound: 3},
 	} {
-		if s.OK() {
+		if s.ok() {
 			t.Errorf("%+v is OK", s)
 		}
 	}
 	var out bytes.Buffer
-	printSummary(&out, Summary{Keys: 1, Gets: 1, FirstFailures: []string{"node 3: get k: not found"}})
+	printSummary(&out, summary{Keys: 1, Gets: 1, FirstFailures: []string{"node 3: get k: not found"}})
 	if !strings.Contains(out.String(), "FAIL") || !strings.Contains(out.String(), "node 3: get k: not found") {
 		t.Errorf("failure summary:\n%s", out.String())
 	}
@@ -119,7 +184,7 @@ func TestSummaryOK(t *testing.T) {
 // keys), so a failed run can be replayed with its printed -seed.
 func TestSeedReplaysTheNetwork(t *testing.T) {
 	ids := func(seed uint64) []string {
-		cfg := Config{Nodes: 4, Seed: seed}.withDefaults()
+		cfg := config{Nodes: 4, Seed: seed}.withDefaults()
 		d := &demo{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
 		defer func() { closeAll(d.nodes) }()
 		if err := d.startNodes(context.Background()); err != nil {

@@ -32,32 +32,20 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
-
-func main() {
-	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
 
 // Exit codes.
 const (
@@ -66,62 +54,35 @@ const (
 	exitError    = 2
 )
 
-const usage = "usage: get [-timeout 5s] [-v] HOST PORT KEY\n" +
-	"       get -pub HEX [-timeout 5s] [-v] HOST PORT NAME"
+// main runs the command until SIGINT or SIGTERM; a second signal kills at once.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // run is the whole command: args exclude the program name. It returns the
 // exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("get", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", 5*time.Second, "how long each RPC waits for its answer")
-	verbose := fs.Bool("v", false, "debug logging on stderr")
-	pubHex := fs.String("pub", "", "read the signed record of the ed25519 public key `HEX` under the salt NAME")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, usage)
-		fs.PrintDefaults()
+	o, code, ok := parseArgs(args, stderr)
+	if !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitFound
-		}
-		return exitError
-	}
-	if fs.NArg() != 3 {
-		fmt.Fprintln(stderr, usage)
-		return exitError
-	}
-	host, port, key := fs.Arg(0), fs.Arg(1), fs.Arg(2)
-	if *timeout <= 0 {
-		fmt.Fprintln(stderr, "get: -timeout must be positive")
-		return exitError
-	}
-	var pub ed25519.PublicKey
-	if *pubHex != "" {
-		var err error
-		if pub, err = kademlia.ParsePublicKey(*pubHex); err != nil {
-			fmt.Fprintln(stderr, "get: -pub:", err)
-			return exitError
-		}
-	}
-	boot, err := resolve(host, port)
+	// Listen on an ephemeral port that reaches the bootstrap node, and join
+	// the DHT through it.
+	node, err := kademlia.Listen(ctx, listenAddr(o.boot), kademlia.Config{RPCTimeout: o.timeout, Logger: o.logger(stderr)})
 	if err != nil {
-		fmt.Fprintln(stderr, "get:", err)
-		return exitError
-	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	node, err := join(ctx, boot, kademlia.Config{RPCTimeout: *timeout, Logger: log})
-	if err != nil {
-		fmt.Fprintln(stderr, "get:", err)
-		return exitError
+		return fail(stderr, err)
 	}
 	defer node.Close()
-	return get(ctx, node, pub, key, stdout, stderr)
+	if found, err := node.Bootstrap(ctx, []netip.AddrPort{o.boot}); err != nil || len(found) == 0 {
+		return fail(stderr, fmt.Errorf("bootstrap from %s failed: %w", o.boot, cmp.Or(err, errNoAnswer)))
+	}
+	return get(ctx, node, o.pub, o.key, stdout, stderr)
 }
+
+// errNoAnswer: the bootstrap node answered no lookup.
+var errNoAnswer = errors.New("no answer")
 
 // get looks key up (the record of pub under the salt key when pub is not
 // nil), prints the result and returns the exit code.
@@ -139,8 +100,7 @@ func get(ctx context.Context, node *kademlia.Node, pub ed25519.PublicKey, key st
 		text = v.String()
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "get:", err)
-		return exitError
+		return fail(stderr, err)
 	}
 	if !found {
 		fmt.Fprintln(stdout, "Get result: None")
@@ -150,22 +110,24 @@ func get(ctx context.Context, node *kademlia.Node, pub ed25519.PublicKey, key st
 	return exitFound
 }
 
-// resolve turns HOST and PORT (as Python's get.py takes them) into the
-// bootstrap node's UDP address.
-func resolve(host, port string) (netip.AddrPort, error) {
-	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("bad port %q: want 1-65535", port)
+// logger logs warnings (everything with -v) on stderr.
+func (o options) logger(stderr io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	if o.verbose {
+		level = slog.LevelDebug
 	}
-	ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, port))
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad host %q: %v", host, err)
-	}
-	return netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), ua.AddrPort().Port()), nil
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// listenAddr picks the ephemeral local address to reach boot from: on
-// loopback for a loopback IPv4 boot, on every IPv4 interface for another
-// IPv4 boot, on every IPv6 interface for an IPv6 boot.
+// fail reports err on stderr and returns exitError.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "get:", err)
+	return exitError
+}
+
+// listenAddr is the ephemeral local address to reach boot from: on
+// loopback for a loopback IPv4 boot, on every interface of boot's family
+// otherwise.
 func listenAddr(boot netip.AddrPort) string {
 	switch a := boot.Addr(); {
 	case a.Is4() && a.IsLoopback():
@@ -174,22 +136,4 @@ func listenAddr(boot netip.AddrPort) string {
 		return "0.0.0.0:0"
 	}
 	return "[::]:0"
-}
-
-// join starts a DHT node on listenAddr(boot) and bootstraps it from boot.
-// It fails when boot does not answer.
-func join(ctx context.Context, boot netip.AddrPort, cfg kademlia.Config) (*kademlia.Node, error) {
-	node, err := kademlia.Listen(ctx, listenAddr(boot), cfg)
-	if err != nil {
-		return nil, err
-	}
-	found, err := node.Bootstrap(ctx, []netip.AddrPort{boot})
-	if err == nil && len(found) == 0 {
-		err = errors.New("no answer")
-	}
-	if err != nil {
-		node.Close()
-		return nil, fmt.Errorf("bootstrap from %s failed: %w", boot, err)
-	}
-	return node, nil
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -225,4 +228,27 @@ func serveMetrics(ctx context.Context, addr string, node *kademlia.Node, log *sl
 		}
 		<-done
 	}, nil
+}
+
+// startServices saves a state file that does not exist yet (so that the
+// node's id survives even a crash) and starts the -metrics server. It
+// returns the function that stops the server (and waits for it), or an
+// exit code other than exitOK on failure.
+func startServices(ctx context.Context, o options, node *kademlia.Node, log *slog.Logger, stdout, stderr io.Writer) (func(), int) {
+	if o.state != "" {
+		if _, err := os.Stat(o.state); errors.Is(err, fs.ErrNotExist) {
+			if err := node.SaveState(o.state); err != nil {
+				return nil, fail(stderr, exitFail, err)
+			}
+		}
+	}
+	if o.metrics == "" {
+		return func() {}, exitOK
+	}
+	addr, stop, err := serveMetrics(ctx, o.metrics, node, log)
+	if err != nil {
+		return nil, fail(stderr, exitFail, err)
+	}
+	fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", addr)
+	return stop, exitOK
 }

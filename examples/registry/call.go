@@ -78,22 +78,14 @@ func parseCall(args []string, stderr io.Writer) (callOptions, int, bool) {
 // callService is the call subcommand: it looks NAME up on the DHT and
 // calls one of its live servers (or the one given, or all of them).
 func callService(ctx context.Context, o callOptions, stdout, stderr io.Writer) int {
-	log := newLogger(stderr, o.verbose)
-	cfg, err := o.registryConfig(log, false)
+	node, reg, err := start(ctx, o.common, false, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "registry:", err)
-		return callUsage
-	}
-	node, err := join(ctx, o.common, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "registry:", err)
-		return callUsage
+		return fail(stderr, callUsage, err)
 	}
 	defer node.Close()
-	addrs, err := NewRegistry(node, cfg).Lookup(ctx, o.name)
+	addrs, err := reg.lookup(ctx, o.name)
 	if err != nil {
-		fmt.Fprintln(stderr, "registry:", err)
-		return callUsage
+		return fail(stderr, callUsage, err)
 	}
 	if o.server != "" {
 		addrs = matching(addrs, o.server)

@@ -43,7 +43,7 @@ func startSignedService(t *testing.T, name string, n int, key ed25519.PrivateKey
 		ep.Handle("whoami", func(context.Context, netip.AddrPort) (string, error) { return addr, nil })
 		ep.Handle("echo", func(_ context.Context, _ netip.AddrPort, v any) (any, error) { return v, nil })
 		ep.Handle("fail", func(context.Context, netip.AddrPort) error { return errors.New("no luck") })
-		if err := NewRegistry(nodes[i+1], RegistryConfig{Key: key}).Announce(ctx, name, addr, time.Minute); err != nil {
+		if err := newRegistry(nodes[i+1], registryOptions{key: key}).announce(ctx, name, addr, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		servers = append(servers, ep)

@@ -40,9 +40,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func lookupIs(t *testing.T, r *Registry, name string, want ...string) {
+func lookupIs(t *testing.T, r *registry, name string, want ...string) {
 	t.Helper()
-	got, err := r.Lookup(testCtx(t), name)
+	got, err := r.lookup(testCtx(t), name)
 	if err != nil {
 		t.Fatalf("Lookup(%q): %v", name, err)
 	}
@@ -58,16 +58,16 @@ func lookupIs(t *testing.T, r *Registry, name string, want ...string) {
 func TestRegistryExpiry(t *testing.T) {
 	nodes := startNetwork(t, 4)
 	clock := newFakeClock()
-	cfg := RegistryConfig{Now: clock.Now}
-	a := NewRegistry(nodes[1], cfg)
-	b := NewRegistry(nodes[2], cfg)
-	look := NewRegistry(nodes[3], cfg)
+	cfg := registryOptions{now: clock.Now}
+	a := newRegistry(nodes[1], cfg)
+	b := newRegistry(nodes[2], cfg)
+	look := newRegistry(nodes[3], cfg)
 	ctx := testCtx(t)
 	const ttl = 30 * time.Second
-	if err := a.Announce(ctx, "echo", "127.0.0.1:7001", ttl); err != nil {
+	if err := a.announce(ctx, "echo", "127.0.0.1:7001", ttl); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Announce(ctx, "echo", "127.0.0.1:7002", ttl); err != nil {
+	if err := b.announce(ctx, "echo", "127.0.0.1:7002", ttl); err != nil {
 		t.Fatal(err)
 	}
 	lookupIs(t, look, "echo", "127.0.0.1:7001", "127.0.0.1:7002")
@@ -75,28 +75,28 @@ func TestRegistryExpiry(t *testing.T) {
 
 	// B keeps renewing; A has stopped (say it crashed).
 	clock.Advance(20 * time.Second)
-	if err := b.Renew(ctx); err != nil {
+	if err := b.renewAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	lookupIs(t, look, "echo", "127.0.0.1:7001", "127.0.0.1:7002")
 	clock.Advance(15 * time.Second) // A's record expired 5 s ago
 	lookupIs(t, look, "echo", "127.0.0.1:7002")
 	// Any node sees the same.
-	lookupIs(t, NewRegistry(nodes[0], cfg), "echo", "127.0.0.1:7002")
+	lookupIs(t, newRegistry(nodes[0], cfg), "echo", "127.0.0.1:7002")
 
 	// A comes back: it announces again and reuses its old slot.
-	slotA, _ := a.Slot("echo", "127.0.0.1:7001")
-	a2 := NewRegistry(nodes[1], cfg)
-	if err := a2.Announce(ctx, "echo", "127.0.0.1:7001", ttl); err != nil {
+	slotA, _ := a.slotOf("echo", "127.0.0.1:7001")
+	a2 := newRegistry(nodes[1], cfg)
+	if err := a2.announce(ctx, "echo", "127.0.0.1:7001", ttl); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := a2.Slot("echo", "127.0.0.1:7001"); s != slotA {
+	if s, _ := a2.slotOf("echo", "127.0.0.1:7001"); s != slotA {
 		t.Errorf("re-announced in slot %d, was %d", s, slotA)
 	}
 	lookupIs(t, look, "echo", "127.0.0.1:7001", "127.0.0.1:7002")
 
 	// B withdraws on a clean shutdown: gone at once.
-	if err := b.Withdraw(ctx, "echo", "127.0.0.1:7002"); err != nil {
+	if err := b.withdraw(ctx, "echo", "127.0.0.1:7002"); err != nil {
 		t.Fatal(err)
 	}
 	lookupIs(t, look, "echo", "127.0.0.1:7001")
@@ -178,72 +178,72 @@ func (d *mapDHT) get(pub ed25519.PublicKey, salt string) (kademlia.Record, bool)
 }
 
 // openPub is the public key of name's open key.
-func openPub(name string) ed25519.PublicKey { return OpenKey(name).Public().(ed25519.PublicKey) }
+func openPub(name string) ed25519.PublicKey { return openKey(name).Public().(ed25519.PublicKey) }
 
 func TestRecordFormat(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
-	r := NewRegistry(dht, RegistryConfig{Now: clock.Now})
-	if err := r.Announce(testCtx(t), "web", "[::1]:80", time.Minute); err != nil {
+	r := newRegistry(dht, registryOptions{now: clock.Now})
+	if err := r.announce(testCtx(t), "web", "[::1]:80", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	slot, ok := r.Slot("web", "[::1]:80")
+	slot, ok := r.slotOf("web", "[::1]:80")
 	if !ok {
 		t.Fatal("not announced")
 	}
-	rec, _ := dht.get(openPub("web"), SlotKey("web", slot))
+	rec, _ := dht.get(openPub("web"), slotKey("web", slot))
 	want := fmt.Sprintf("[::1]:80|%d", clock.Now().Add(time.Minute).UnixMilli())
 	if string(rec.Value) != want || rec.Seq != 1 {
 		t.Errorf("record seq %d %q, want seq 1 %q", rec.Seq, rec.Value, want)
 	}
-	if SlotKey("web", 3) != "registry:web:3" {
-		t.Errorf("SlotKey = %q", SlotKey("web", 3))
+	if slotKey("web", 3) != "registry:web:3" {
+		t.Errorf("slotKey = %q", slotKey("web", 3))
 	}
 	// Malformed records, and records of another key, are ignored.
-	dht.put(OpenKey("web"), SlotKey("web", (slot+1)%DefaultSlots), "42")
-	dht.put(OpenKey("web"), SlotKey("web", (slot+2)%DefaultSlots), "no expiry")
-	dht.put(OpenKey("web"), SlotKey("web", (slot+3)%DefaultSlots), "addr|soon")
+	dht.put(openKey("web"), slotKey("web", (slot+1)%defaultSlots), "42")
+	dht.put(openKey("web"), slotKey("web", (slot+2)%defaultSlots), "no expiry")
+	dht.put(openKey("web"), slotKey("web", (slot+3)%defaultSlots), "addr|soon")
 	live := record{addr: "[::1]:81", expires: clock.Now().Add(time.Minute)}.encode()
-	dht.put(OpenKey("other"), SlotKey("web", (slot+4)%DefaultSlots), live)
+	dht.put(openKey("other"), slotKey("web", (slot+4)%defaultSlots), live)
 	lookupIs(t, r, "web", "[::1]:80")
 }
 
 func TestSlotProbing(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
-	cfg := RegistryConfig{Slots: 2, Now: clock.Now}
+	cfg := registryOptions{slots: 2, now: clock.Now}
 	ctx := testCtx(t)
-	x, y, z := NewRegistry(dht, cfg), NewRegistry(dht, cfg), NewRegistry(dht, cfg)
-	if err := x.Announce(ctx, "db", "127.0.0.1:1", 30*time.Second); err != nil {
+	x, y, z := newRegistry(dht, cfg), newRegistry(dht, cfg), newRegistry(dht, cfg)
+	if err := x.announce(ctx, "db", "127.0.0.1:1", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := y.Announce(ctx, "db", "127.0.0.1:2", 30*time.Second); err != nil {
+	if err := y.announce(ctx, "db", "127.0.0.1:2", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	sx, _ := x.Slot("db", "127.0.0.1:1")
-	sy, _ := y.Slot("db", "127.0.0.1:2")
+	sx, _ := x.slotOf("db", "127.0.0.1:1")
+	sy, _ := y.slotOf("db", "127.0.0.1:2")
 	if sx == sy {
 		t.Fatalf("both in slot %d", sx)
 	}
 	// Announcing again (a restart) keeps one slot per address.
-	if err := NewRegistry(dht, cfg).Announce(ctx, "db", "127.0.0.1:2", 30*time.Second); err != nil {
+	if err := newRegistry(dht, cfg).announce(ctx, "db", "127.0.0.1:2", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	lookupIs(t, z, "db", "127.0.0.1:1", "127.0.0.1:2")
 	// Every slot is live: a third service cannot announce.
-	if err := z.Announce(ctx, "db", "127.0.0.1:3", 30*time.Second); !errors.Is(err, ErrFull) {
-		t.Fatalf("third announce: %v, want ErrFull", err)
+	if err := z.announce(ctx, "db", "127.0.0.1:3", 30*time.Second); !errors.Is(err, errFull) {
+		t.Fatalf("third announce: %v, want errFull", err)
 	}
 	// Once x's record expires, its slot is free again.
 	clock.Advance(20 * time.Second)
-	if err := y.Renew(ctx); err != nil {
+	if err := y.renewAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(11 * time.Second)
-	if err := z.Announce(ctx, "db", "127.0.0.1:3", 30*time.Second); err != nil {
+	if err := z.announce(ctx, "db", "127.0.0.1:3", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if sz, _ := z.Slot("db", "127.0.0.1:3"); sz != sx {
+	if sz, _ := z.slotOf("db", "127.0.0.1:3"); sz != sx {
 		t.Errorf("took slot %d, want x's expired slot %d", sz, sx)
 	}
 	lookupIs(t, z, "db", "127.0.0.1:2", "127.0.0.1:3")
@@ -254,20 +254,20 @@ func TestSlotProbing(t *testing.T) {
 func TestRenewMovesOffATakenSlot(t *testing.T) {
 	dht := newMapDHT()
 	clock := newFakeClock()
-	cfg := RegistryConfig{Now: clock.Now}
+	cfg := registryOptions{now: clock.Now}
 	ctx := testCtx(t)
-	a := NewRegistry(dht, cfg)
-	if err := a.Announce(ctx, "q", "127.0.0.1:1", 30*time.Second); err != nil {
+	a := newRegistry(dht, cfg)
+	if err := a.announce(ctx, "q", "127.0.0.1:1", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	slot, _ := a.Slot("q", "127.0.0.1:1")
+	slot, _ := a.slotOf("q", "127.0.0.1:1")
 	// B wrote the same slot last (both saw it empty).
-	dht.put(OpenKey("q"), SlotKey("q", slot), record{addr: "127.0.0.1:2", expires: clock.Now().Add(30 * time.Second)}.encode())
+	dht.put(openKey("q"), slotKey("q", slot), record{addr: "127.0.0.1:2", expires: clock.Now().Add(30 * time.Second)}.encode())
 	lookupIs(t, a, "q", "127.0.0.1:2")
-	if err := a.Renew(ctx); err != nil {
+	if err := a.renewAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := a.Slot("q", "127.0.0.1:1"); s == slot {
+	if s, _ := a.slotOf("q", "127.0.0.1:1"); s == slot {
 		t.Fatalf("still in slot %d", s)
 	}
 	lookupIs(t, a, "q", "127.0.0.1:1", "127.0.0.1:2")
@@ -275,13 +275,13 @@ func TestRenewMovesOffATakenSlot(t *testing.T) {
 
 func TestRunRenews(t *testing.T) {
 	dht := newMapDHT()
-	r := NewRegistry(dht, RegistryConfig{})
+	r := newRegistry(dht, registryOptions{})
 	ctx, cancel := context.WithCancel(testCtx(t))
-	if err := r.Announce(ctx, "svc", "127.0.0.1:1", 60*time.Millisecond); err != nil {
+	if err := r.announce(ctx, "svc", "127.0.0.1:1", 60*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	go func() { done <- r.keepRenewing(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for dht.sets.Load() < 4 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -298,21 +298,21 @@ func TestRunRenews(t *testing.T) {
 
 func TestRegistryErrors(t *testing.T) {
 	dht := newMapDHT()
-	r := NewRegistry(dht, RegistryConfig{})
+	r := newRegistry(dht, registryOptions{})
 	ctx := testCtx(t)
 	for _, c := range []struct{ name, addr string }{{"", "a"}, {"n", ""}} {
-		if err := r.Announce(ctx, c.name, c.addr, time.Second); err == nil {
+		if err := r.announce(ctx, c.name, c.addr, time.Second); err == nil {
 			t.Errorf("Announce(%q, %q) succeeded", c.name, c.addr)
 		}
 	}
-	if err := r.Announce(ctx, "n", "a", 0); err == nil {
+	if err := r.announce(ctx, "n", "a", 0); err == nil {
 		t.Error("Announce with ttl 0 succeeded")
 	}
 	dht.fail = true
-	if _, err := r.Lookup(ctx, "n"); err == nil {
+	if _, err := r.lookup(ctx, "n"); err == nil {
 		t.Error("Lookup on a dead network succeeded")
 	}
-	if err := r.Announce(ctx, "n", "a", time.Second); err == nil {
+	if err := r.announce(ctx, "n", "a", time.Second); err == nil {
 		t.Error("Announce on a dead network succeeded")
 	}
 }

@@ -17,65 +17,65 @@ import (
 	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
-// DefaultSlots is how many DHT keys hold the records of one name.
-const DefaultSlots = 16
+// defaultSlots is how many DHT keys hold the records of one name.
+const defaultSlots = 16
 
 var (
-	// ErrFull is returned by Announce when every slot of a name holds a
+	// errFull is returned by announce when every slot of a name holds a
 	// live record of another address.
-	ErrFull = errors.New("registry: every slot of the name is taken")
-	// ErrNameTooLong: the slot salts of the name would not fit a record's
+	errFull = errors.New("registry: every slot of the name is taken")
+	// errNameTooLong: the slot salts of the name would not fit a record's
 	// salt (kademlia.MaxSaltSize bytes).
-	ErrNameTooLong = errors.New("registry: name too long")
+	errNameTooLong = errors.New("registry: name too long")
 )
 
-// DHT is the part of *kademlia.Node the registry uses.
-type DHT interface {
+// recordStore is the part of *kademlia.Node the registry uses.
+type recordStore interface {
 	// GetRecord is called with SkipLocal: a slot is read from the network.
 	GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, o kademlia.GetOptions) (kademlia.Record, bool, error)
 	PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, o kademlia.PutRecordOptions) (kademlia.Record, error)
 }
 
-// RegistryConfig tunes a Registry. Zero fields take the defaults.
-type RegistryConfig struct {
-	// Slots is the number of DHT keys per name (default DefaultSlots).
+// registryOptions tunes a registry. Zero fields take the defaults.
+type registryOptions struct {
+	// slots is the number of DHT keys per name (default defaultSlots).
 	// Every announcer and looker-up of a name must use the same value.
-	Slots int
-	// Now is the clock (default time.Now); tests inject a fake one.
-	Now func() time.Time
-	// Logger gets renewal failures (default: discarded).
-	Logger *slog.Logger
-	// Key signs the announcements of this registry (Announce, Renew,
-	// Withdraw): only its holder can write, overwrite or withdraw them.
-	// Nil: each name's OpenKey, which anybody can compute.
-	Key ed25519.PrivateKey
-	// Owner is the key whose announcements Lookup reads. Nil: Key's public
-	// key, or each name's open key when Key is nil too.
-	Owner ed25519.PublicKey
+	slots int
+	// now is the clock (default time.Now); tests inject a fake one.
+	now func() time.Time
+	// logger gets renewal failures (default: discarded).
+	logger *slog.Logger
+	// key signs the announcements of this registry (announce, renewAll,
+	// withdraw): only its holder can write, overwrite or withdraw them.
+	// Nil: each name's openKey, which anybody can compute.
+	key ed25519.PrivateKey
+	// owner is the key whose announcements lookup reads. Nil: key's public
+	// key, or each name's open key when key is nil too.
+	owner ed25519.PublicKey
 }
 
-// Registry is service discovery on a Kademlia DHT, in the manner of RPyC's
+// registry is service discovery on a Kademlia DHT, in the manner of RPyC's
 // registry: services announce NAME -> ADDR with a time to live and keep
 // renewing it; a service that stops renewing vanishes after its TTL without
 // anyone deleting anything.
 //
 // Representation: a name's services are signed records (kademlia.Record)
-// of one owner key under the salts SlotKey(NAME, SLOT), SLOT in
+// of one owner key under the salts slotKey(NAME, SLOT), SLOT in
 // 0..Slots-1, each "ADDR|EXPIRY_UNIX_MILLIS". Go nodes keep only validly
 // signed records of a higher seq than they hold, and reads keep the newest
 // valid copy: without the owner's private key nobody can add, overwrite or
 // withdraw a service, nor bring an old record back. The replicas of a
 // service share the owner key (one key file); lookups take its public key.
-// Without keys, a name's OpenKey is used: anybody can write those records.
+// Without keys, a name's openKey is used: anybody can write those records.
 //
 // A service probes from the slot its address hashes to and takes the first
 // slot empty, expired or already its own, with a compare-and-swap on the
 // seq it read: of two replicas racing for a slot, the loser re-reads and
-// takes another. Lookup reads every slot at once and keeps the records
+// takes another. lookup reads every slot at once and keeps the records
 // whose expiry is ahead. Expiries are the announcer's wall-clock times, so
 // clocks should roughly agree (within a fraction of the TTL).
-type Registry struct {
-	dht   DHT
+type registry struct {
+	dht   recordStore
 	slots int
 	now   func() time.Time
 	log   *slog.Logger
@@ -96,56 +96,56 @@ type announcement struct {
 	seq        uint64 // of the last record written
 }
 
-// NewRegistry returns a registry working on dht.
-func NewRegistry(dht DHT, cfg RegistryConfig) *Registry {
-	if cfg.Slots <= 0 {
-		cfg.Slots = DefaultSlots
+// newRegistry returns a registry working on dht.
+func newRegistry(dht recordStore, cfg registryOptions) *registry {
+	if cfg.slots <= 0 {
+		cfg.slots = defaultSlots
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.now == nil {
+		cfg.now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Owner == nil && cfg.Key != nil {
-		cfg.Owner = cfg.Key.Public().(ed25519.PublicKey)
+	if cfg.owner == nil && cfg.key != nil {
+		cfg.owner = cfg.key.Public().(ed25519.PublicKey)
 	}
-	return &Registry{dht: dht, slots: cfg.Slots, now: cfg.Now, log: cfg.Logger, key: cfg.Key, owner: cfg.Owner,
+	return &registry{dht: dht, slots: cfg.slots, now: cfg.now, log: cfg.logger, key: cfg.key, owner: cfg.owner,
 		ads: map[adKey]*announcement{}}
 }
 
-// SlotKey is the record salt of one slot of name.
-func SlotKey(name string, slot int) string {
+// slotKey is the record salt of one slot of name.
+func slotKey(name string, slot int) string {
 	return "registry:" + name + ":" + strconv.Itoa(slot)
 }
 
-// OpenKey is the key of an open name: derived from the name alone, so that
+// openKey is the key of an open name: derived from the name alone, so that
 // registries without keys agree on it, and anybody can sign with it.
-func OpenKey(name string) ed25519.PrivateKey {
+func openKey(name string) ed25519.PrivateKey {
 	seed := sha256.Sum256([]byte("registry open name\x00" + name))
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
 // keys returns the key announcements of name are signed with, its public
-// key, and the key whose records of name Lookup reads.
-func (r *Registry) keys(name string) (signer ed25519.PrivateKey, pub, owner ed25519.PublicKey) {
+// key, and the key whose records of name lookup reads.
+func (r *registry) keys(name string) (signer ed25519.PrivateKey, pub, owner ed25519.PublicKey) {
 	signer, owner = r.key, r.owner
 	if signer == nil {
-		signer = OpenKey(name)
+		signer = openKey(name)
 	}
 	if owner == nil {
-		owner = OpenKey(name).Public().(ed25519.PublicKey)
+		owner = openKey(name).Public().(ed25519.PublicKey)
 	}
 	return signer, signer.Public().(ed25519.PublicKey), owner
 }
 
 // checkName reports an empty name, or one too long for a slot's salt.
-func (r *Registry) checkName(name string) error {
+func (r *registry) checkName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("registry: empty name")
-	case len(SlotKey(name, r.slots-1)) > kademlia.MaxSaltSize:
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrNameTooLong, len(name), kademlia.MaxSaltSize-len(SlotKey("", r.slots-1)))
+	case len(slotKey(name, r.slots-1)) > kademlia.MaxSaltSize:
+		return fmt.Errorf("%w: %d bytes, at most %d", errNameTooLong, len(name), kademlia.MaxSaltSize-len(slotKey("", r.slots-1)))
 	}
 	return nil
 }
@@ -184,8 +184,8 @@ type slotState struct {
 // readSlot reads one slot of the records of pub from the network. It skips
 // the node's own copy: the copy a node keeps of its own put would hide
 // another replica's later write.
-func (r *Registry) readSlot(ctx context.Context, pub ed25519.PublicKey, name string, slot int) slotState {
-	rec, found, err := r.dht.GetRecord(ctx, pub, []byte(SlotKey(name, slot)), kademlia.GetOptions{SkipLocal: true})
+func (r *registry) readSlot(ctx context.Context, pub ed25519.PublicKey, name string, slot int) slotState {
+	rec, found, err := r.dht.GetRecord(ctx, pub, []byte(slotKey(name, slot)), kademlia.GetOptions{SkipLocal: true})
 	if err != nil {
 		return slotState{err: err}
 	}
@@ -198,7 +198,7 @@ func (r *Registry) readSlot(ctx context.Context, pub ed25519.PublicKey, name str
 
 // readSlots reads every slot of the records of pub under name
 // concurrently. It fails only when every read failed.
-func (r *Registry) readSlots(ctx context.Context, pub ed25519.PublicKey, name string) ([]slotState, error) {
+func (r *registry) readSlots(ctx context.Context, pub ed25519.PublicKey, name string) ([]slotState, error) {
 	states := make([]slotState, r.slots)
 	var wg sync.WaitGroup
 	for i := range states {
@@ -220,10 +220,10 @@ func (s slotState) live(now time.Time) bool {
 	return s.present && s.rec.expires.After(now)
 }
 
-// Lookup returns the sorted addresses announced under name whose records
+// lookup returns the sorted addresses announced under name whose records
 // have not expired. All slots are read concurrently; it fails only when
 // every read failed (a slot that could not be read is skipped).
-func (r *Registry) Lookup(ctx context.Context, name string) ([]string, error) {
+func (r *registry) lookup(ctx context.Context, name string) ([]string, error) {
 	if err := r.checkName(name); err != nil {
 		return nil, err
 	}
@@ -243,10 +243,10 @@ func (r *Registry) Lookup(ctx context.Context, name string) ([]string, error) {
 	return addrs, nil
 }
 
-// Announce publishes addr under name for ttl and keeps it in the set that
-// Renew and Run renew. It returns ErrFull when every slot holds another
+// announce publishes addr under name for ttl and keeps it in the set that
+// renewAll and keepRenewing renew. It returns errFull when every slot holds another
 // live address. Announcing the same (name, addr) again updates its TTL.
-func (r *Registry) Announce(ctx context.Context, name, addr string, ttl time.Duration) error {
+func (r *registry) announce(ctx context.Context, name, addr string, ttl time.Duration) error {
 	if err := r.checkName(name); err != nil {
 		return err
 	}
@@ -266,9 +266,9 @@ func (r *Registry) Announce(ctx context.Context, name, addr string, ttl time.Dur
 	return nil
 }
 
-// Slot returns the slot (name, addr) was last written to, and whether this
+// slotOf returns the slot (name, addr) was last written to, and whether this
 // registry announces it.
-func (r *Registry) Slot(name, addr string) (int, bool) {
+func (r *registry) slotOf(name, addr string) (int, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, ok := r.ads[adKey{name, addr}]
@@ -279,20 +279,20 @@ func (r *Registry) Slot(name, addr string) (int, bool) {
 }
 
 // preferredSlot is where addr starts probing.
-func (r *Registry) preferredSlot(addr string) int {
+func (r *registry) preferredSlot(addr string) int {
 	h := fnv.New32a()
 	h.Write([]byte(addr))
 	return int(h.Sum32() % uint32(r.slots))
 }
 
-// claimAttempts bounds the slot claims of one Announce or renewal that
+// claimAttempts bounds the slot claims of one announce or renewal that
 // lose a compare-and-swap to another replica.
 const claimAttempts = 3
 
 // claim picks a slot for a and writes its record there. A claim that loses
 // a race for the slot (another replica wrote it since it was read) reads
 // the slots again and picks anew.
-func (r *Registry) claim(ctx context.Context, a *announcement) error {
+func (r *registry) claim(ctx context.Context, a *announcement) error {
 	var err error
 	for range claimAttempts {
 		if err = r.claimOnce(ctx, a); !errors.Is(err, kademlia.ErrSeqConflict) {
@@ -303,7 +303,7 @@ func (r *Registry) claim(ctx context.Context, a *announcement) error {
 	return err
 }
 
-func (r *Registry) claimOnce(ctx context.Context, a *announcement) error {
+func (r *registry) claimOnce(ctx context.Context, a *announcement) error {
 	_, pub, _ := r.keys(a.name)
 	states, err := r.readSlots(ctx, pub, a.name)
 	if err != nil {
@@ -330,7 +330,7 @@ func (r *Registry) claimOnce(ctx context.Context, a *announcement) error {
 		}
 	}
 	if slot < 0 {
-		return fmt.Errorf("%w: %q has %d live services", ErrFull, a.name, r.slots)
+		return fmt.Errorf("%w: %q has %d live services", errFull, a.name, r.slots)
 	}
 	a.slot, a.seq = slot, 0
 	return r.write(ctx, a, states[slot].seq, now.Add(a.ttl))
@@ -339,11 +339,11 @@ func (r *Registry) claimOnce(ctx context.Context, a *announcement) error {
 // write signs and stores a's record with the given expiry, replacing the
 // record of seq expect (or a's own last one, if newer): a holder with a
 // newer record refuses it (kademlia.ErrSeqConflict).
-func (r *Registry) write(ctx context.Context, a *announcement, expect uint64, expires time.Time) error {
+func (r *registry) write(ctx context.Context, a *announcement, expect uint64, expires time.Time) error {
 	expect = max(expect, a.seq)
 	value := []byte(record{addr: a.addr, expires: expires}.encode())
 	signer, _, _ := r.keys(a.name)
-	rec, err := r.dht.PutRecord(ctx, signer, []byte(SlotKey(a.name, a.slot)), value,
+	rec, err := r.dht.PutRecord(ctx, signer, []byte(slotKey(a.name, a.slot)), value,
 		kademlia.PutRecordOptions{ExpectSeq: &expect})
 	if err != nil {
 		return fmt.Errorf("registry: announcing %s as %q: %w", a.addr, a.name, err)
@@ -352,10 +352,10 @@ func (r *Registry) write(ctx context.Context, a *announcement, expect uint64, ex
 	return nil
 }
 
-// Renew rewrites the record of every announcement with a fresh expiry. An
+// renewAll rewrites the record of every announcement with a fresh expiry. An
 // announcement whose slot was taken by another live address moves to a
 // free slot.
-func (r *Registry) Renew(ctx context.Context) error {
+func (r *registry) renewAll(ctx context.Context) error {
 	var errs []error
 	for _, a := range r.announcements() {
 		if err := r.renew(ctx, a); err != nil {
@@ -365,10 +365,10 @@ func (r *Registry) Renew(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *Registry) renew(ctx context.Context, a announcement) error {
+func (r *registry) renew(ctx context.Context, a announcement) error {
 	_, pub, _ := r.keys(a.name)
 	s := r.readSlot(ctx, pub, a.name, a.slot)
-	if _, ok := r.Slot(a.name, a.addr); !ok {
+	if _, ok := r.slotOf(a.name, a.addr); !ok {
 		return nil // withdrawn meanwhile: do not bring it back
 	}
 	now := r.now()
@@ -392,7 +392,7 @@ func (r *Registry) renew(ctx context.Context, a announcement) error {
 }
 
 // announcements returns a snapshot of the announcements.
-func (r *Registry) announcements() []announcement {
+func (r *registry) announcements() []announcement {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]announcement, 0, len(r.ads))
@@ -405,8 +405,8 @@ func (r *Registry) announcements() []announcement {
 	return out
 }
 
-// interval is how often Run renews: a third of the shortest TTL.
-func (r *Registry) interval() time.Duration {
+// interval is how often keepRenewing renews: a third of the shortest TTL.
+func (r *registry) interval() time.Duration {
 	d := time.Duration(0)
 	for _, a := range r.announcements() {
 		if d == 0 || a.ttl < d {
@@ -419,10 +419,10 @@ func (r *Registry) interval() time.Duration {
 	return max(d/3, time.Millisecond)
 }
 
-// Run renews every announcement every TTL/3 (of the shortest TTL) until
+// keepRenewing renews every announcement every TTL/3 (of the shortest TTL) until
 // ctx is done, then returns nil. Failed renewals are logged and retried at
 // the next tick, so a record survives two failed renewals in a row.
-func (r *Registry) Run(ctx context.Context) error {
+func (r *registry) keepRenewing(ctx context.Context) error {
 	for {
 		t := time.NewTimer(r.interval())
 		select {
@@ -431,17 +431,17 @@ func (r *Registry) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		if err := r.Renew(ctx); err != nil && ctx.Err() == nil {
+		if err := r.renewAll(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("renewal failed", "err", err)
 		}
 	}
 }
 
-// Withdraw stops renewing (name, addr) and marks its record expired, with
+// withdraw stops renewing (name, addr) and marks its record expired, with
 // a higher seq, so it vanishes from lookups at once rather than after its
 // TTL. The record is left alone if another address has taken the slot
 // meanwhile.
-func (r *Registry) Withdraw(ctx context.Context, name, addr string) error {
+func (r *registry) withdraw(ctx context.Context, name, addr string) error {
 	r.mu.Lock()
 	a, ok := r.ads[adKey{name, addr}]
 	delete(r.ads, adKey{name, addr})

@@ -53,27 +53,27 @@ func TestSignedAnnouncements(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	_, evilKey, _ := ed25519.GenerateKey(nil)
 	const name, addr, ttl = "echo", "127.0.0.1:7001", 30 * time.Second
-	owner := NewRegistry(nodes[1], RegistryConfig{Key: priv, Now: clock.Now})
-	look := NewRegistry(nodes[3], RegistryConfig{Owner: pub, Now: clock.Now})
-	if err := owner.Announce(ctx, name, addr, ttl); err != nil {
+	owner := newRegistry(nodes[1], registryOptions{key: priv, now: clock.Now})
+	look := newRegistry(nodes[3], registryOptions{owner: pub, now: clock.Now})
+	if err := owner.announce(ctx, name, addr, ttl); err != nil {
 		t.Fatal(err)
 	}
-	slot, _ := owner.Slot(name, addr)
-	salt := []byte(SlotKey(name, slot))
+	slot, _ := owner.slotOf(name, addr)
+	salt := []byte(slotKey(name, slot))
 	key := kademlia.RecordKey(pub, salt)
 	first, found, err := nodes[2].GetRecord(ctx, pub, salt, kademlia.GetOptions{SkipLocal: true})
 	if err != nil || !found || first.Seq != 1 {
 		t.Fatalf("the announcement: seq %d, found %v, %v", first.Seq, found, err)
 	}
 	clock.Advance(20 * time.Second)
-	if err := owner.Renew(ctx); err != nil {
+	if err := owner.renewAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	lookupIs(t, look, name, addr)
 
 	// Another key announces the name: lookups of the owner's name do not
 	// list it.
-	if err := NewRegistry(nodes[2], RegistryConfig{Key: evilKey, Now: clock.Now}).Announce(ctx, name, "127.0.0.1:6666", ttl); err != nil {
+	if err := newRegistry(nodes[2], registryOptions{key: evilKey, now: clock.Now}).announce(ctx, name, "127.0.0.1:6666", ttl); err != nil {
 		t.Fatal(err)
 	}
 	lookupIs(t, look, name, addr)
@@ -111,7 +111,7 @@ func TestSignedAnnouncements(t *testing.T) {
 	}
 
 	// The owner withdraws: gone at once.
-	if err := owner.Withdraw(ctx, name, addr); err != nil {
+	if err := owner.withdraw(ctx, name, addr); err != nil {
 		t.Fatal(err)
 	}
 	lookupIs(t, look, name)
@@ -124,13 +124,13 @@ func TestReplicasShareAKey(t *testing.T) {
 	ctx := testCtx(t)
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	for i, addr := range []string{"127.0.0.1:7001", "127.0.0.1:7002"} {
-		if err := NewRegistry(nodes[i+1], RegistryConfig{Key: priv}).Announce(ctx, "db", addr, time.Minute); err != nil {
+		if err := newRegistry(nodes[i+1], registryOptions{key: priv}).announce(ctx, "db", addr, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
-	lookupIs(t, NewRegistry(nodes[3], RegistryConfig{Owner: pub}), "db", "127.0.0.1:7001", "127.0.0.1:7002")
+	lookupIs(t, newRegistry(nodes[3], registryOptions{owner: pub}), "db", "127.0.0.1:7001", "127.0.0.1:7002")
 	// An open-name lookup (no key) sees none of them.
-	lookupIs(t, NewRegistry(nodes[3], RegistryConfig{}), "db")
+	lookupIs(t, newRegistry(nodes[3], registryOptions{}), "db")
 }
 
 // TestCASRace: two replicas that read the same empty slot both try it;
@@ -139,12 +139,12 @@ func TestReplicasShareAKey(t *testing.T) {
 func TestCASRace(t *testing.T) {
 	dht := newMapDHT()
 	_, priv, _ := ed25519.GenerateKey(nil)
-	cfg := RegistryConfig{Key: priv, Slots: 2}
-	a, b := NewRegistry(dht, cfg), NewRegistry(dht, cfg)
+	cfg := registryOptions{key: priv, slots: 2}
+	a, b := newRegistry(dht, cfg), newRegistry(dht, cfg)
 	ad := &announcement{name: "q", addr: "127.0.0.1:2", ttl: time.Minute}
 	ad.slot = a.preferredSlot("127.0.0.1:1")
 	ctx := testCtx(t)
-	if err := a.Announce(ctx, "q", "127.0.0.1:1", time.Minute); err != nil {
+	if err := a.announce(ctx, "q", "127.0.0.1:1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// b read the slot while it was empty (expect seq 0): refused.
@@ -161,12 +161,12 @@ func TestCASRace(t *testing.T) {
 }
 
 func TestNameTooLong(t *testing.T) {
-	r := NewRegistry(newMapDHT(), RegistryConfig{})
+	r := newRegistry(newMapDHT(), registryOptions{})
 	long := string(make([]byte, 60))
-	if err := r.Announce(context.Background(), long, "a", time.Second); !errors.Is(err, ErrNameTooLong) {
-		t.Errorf("Announce of a 60-byte name: %v, want ErrNameTooLong", err)
+	if err := r.announce(context.Background(), long, "a", time.Second); !errors.Is(err, errNameTooLong) {
+		t.Errorf("Announce of a 60-byte name: %v, want errNameTooLong", err)
 	}
-	if _, err := r.Lookup(context.Background(), long); !errors.Is(err, ErrNameTooLong) {
-		t.Errorf("Lookup of a 60-byte name: %v, want ErrNameTooLong", err)
+	if _, err := r.lookup(context.Background(), long); !errors.Is(err, errNameTooLong) {
+		t.Errorf("Lookup of a 60-byte name: %v, want errNameTooLong", err)
 	}
 }

@@ -29,7 +29,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,47 +47,11 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp/service"
 )
 
-// greeter's RPC methods are served as echo, sayhi, sayhi_quickly and
-// sayhi_slowly.
-type greeter struct{ slow time.Duration }
-
-func hello(name string, from netip.AddrPort) string {
-	return fmt.Sprintf("Hello %s you live at %s:%d", name, from.Addr(), from.Port())
-}
-
-// RPCSayhi answers at once.
-func (g greeter) RPCSayhi(_ context.Context, from netip.AddrPort, name string) (string, error) {
-	return hello(name, from), nil
-}
-
-// RPCSayhiQuickly answers at once, like Python's plain rpc_ method.
-func (g greeter) RPCSayhiQuickly(_ context.Context, from netip.AddrPort, name string) (string, error) {
-	return hello(name, from), nil
-}
-
-// RPCSayhiSlowly answers after a pause, like Python's coroutine example;
-// other requests are served meanwhile.
-func (g greeter) RPCSayhiSlowly(ctx context.Context, from netip.AddrPort, name string) (string, error) {
-	select {
-	case <-time.After(g.slow):
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	return hello(name, from), nil
-}
-
-// RPCEcho returns its argument as it came, byte for byte.
-func (g greeter) RPCEcho(_ context.Context, _ netip.AddrPort, arg msgpack.RawMessage) (msgpack.RawMessage, error) {
-	return bytes.Clone(arg), nil
-}
-
+// main runs the command until SIGINT or SIGTERM; a second signal kills at once.
 func main() {
-	// The context ends on SIGINT or SIGTERM; a second signal kills at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is the whole command: args exclude the program name. It serves until
@@ -180,21 +143,4 @@ func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort, stopToken 
 	return srv.Handle("test", func(_ context.Context, _ netip.AddrPort, arg msgpack.RawMessage) (msgpack.RawMessage, error) {
 		return bytes.Clone(arg), nil
 	}, service.Doc("test(arg) -> arg"))
-}
-
-// errStopRefused: a stop from a caller not allowed to stop the server.
-var errStopRefused = errors.New("stop refused")
-
-// mayStop allows a stop from a loopback address, or, with a stop token
-// set, from anywhere with that token (the argument of stop).
-func mayStop(from netip.AddrPort, stopToken string, token []string) error {
-	switch {
-	case from.Addr().Unmap().IsLoopback():
-		return nil
-	case stopToken == "":
-		return fmt.Errorf("%w: only from a loopback address (see -stop-token)", errStopRefused)
-	case len(token) != 1 || subtle.ConstantTimeCompare([]byte(token[0]), []byte(stopToken)) != 1:
-		return fmt.Errorf("%w: from %s, stop(token) needs the -stop-token", errStopRefused, from.Addr())
-	}
-	return nil
 }
