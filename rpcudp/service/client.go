@@ -103,9 +103,9 @@ func (c *Client) callWith(ctx context.Context, o rpcudp.CallOptions, addr netip.
 	return r, fromRemote(err)
 }
 
-// Inventory asks the server at addr for its inventory.
-func (c *Client) Inventory(ctx context.Context, addr netip.AddrPort) (Inventory, error) {
-	var inv Inventory
+// inventory asks the server at addr for its inventory.
+func (c *Client) inventory(ctx context.Context, addr netip.AddrPort) (inventory, error) {
+	var inv inventory
 	r, err := c.Call(ctx, addr, Target{}, inventoryMethod)
 	if err == nil {
 		err = r.Decode(&inv)

@@ -42,7 +42,7 @@ type Claim struct {
 // already.
 func (c *Client) Claim(ctx context.Context, addr netip.AddrPort, session string, o ClaimOptions) (*Claim, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultClaimTimeout
+		o.Timeout = defaultClaimTimeout
 	}
 	if o.Every <= 0 {
 		o.Every = o.Timeout / 4
@@ -104,11 +104,6 @@ func (cl *Claim) Err() error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	return cl.err
-}
-
-// Call calls a claimed method, the token prepended to args.
-func (cl *Claim) Call(ctx context.Context, t Target, method string, args ...any) (rpcudp.Reply, error) {
-	return cl.c.Call(ctx, cl.addr, t, method, append([]any{cl.token}, args...)...)
 }
 
 // Unclaim stops reclaiming and ends the claim on the server.

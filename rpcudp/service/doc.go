@@ -75,8 +75,8 @@
 // minutes, so that a claim forged with another's address claims nothing
 // (an older server, which asks no cookie, grants claim(session) at once;
 // Client.Claim handles both). The holder must reclaim within
-// the claim timeout (WithClaimTimeout, default 5 s), or the claim lapses
-// and the release hook runs (WithReleaseHook); unclaim ends it too.
+// the claim timeout (default 5 s; see WithClaims), or the claim lapses
+// and the release hook runs; unclaim ends it too.
 // Methods marked Claimed take the token as their first argument and fail
 // with ErrBadToken without the current one. Client.Claim reclaims in the
 // background and closes Claim.Lost when a reclaim is refused or none is
@@ -93,7 +93,7 @@
 // IPv6 /48) and 8 at one address of it, so that a host with many
 // addresses cannot take them all; a loopback address holds 32 of its own
 // (ErrTooManySubscribers). The client asks for a lease (clamped to
-// [MinLease, MaxLease]) and renews it every third of the lease granted;
+// [1 s, 10 min]) and renews it every third of the lease granted;
 // the server drops a subscriber whose lease lapsed, or whose address
 // refused three emissions in a row (a send error; UDP rarely reports
 // one, so the lease is what counts). Each emission is one notification

@@ -13,8 +13,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// DefaultLease is the lease Subscribe asks for when given none.
-const DefaultLease = 30 * time.Second
+// defaultLease is the lease Subscribe asks for when given none.
+const defaultLease = 30 * time.Second
 
 // emissionBuffer is how many emissions a Subscription holds for its
 // reader; beyond, new ones are dropped (and counted in the next
@@ -33,11 +33,9 @@ type Emission struct {
 	Args   []msgpack.RawMessage
 }
 
-// Decode decodes the emission's arguments into ptrs, exactly one each.
-func (e Emission) Decode(ptrs ...any) error { return decodeArgs(e.Args, ptrs...) }
-
 // Values decodes the arguments into Go values, as rpcudp decodes into
-// an interface.
+// an interface. (To decode one into a type of yours, decode its msgpack:
+// rpcudp.Reply(e.Args[i]).Decode(&v).)
 func (e Emission) Values() ([]any, error) {
 	vs := make([]any, len(e.Args))
 	for i, a := range e.Args {
@@ -67,11 +65,11 @@ type Subscription struct {
 }
 
 // Subscribe subscribes to signal on the server at addr, asking for lease
-// (DefaultLease if 0; the server clamps it to [MinLease, MaxLease]), and
+// (30 s if 0; the server clamps it to [1 s, 10 min]), and
 // renews it every third of the lease granted.
 func (c *Client) Subscribe(ctx context.Context, addr netip.AddrPort, signal string, lease time.Duration) (*Subscription, error) {
 	if lease <= 0 {
-		lease = DefaultLease
+		lease = defaultLease
 	}
 	sctx, cancel := context.WithCancel(c.ctx)
 	s := &Subscription{
