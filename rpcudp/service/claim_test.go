@@ -214,13 +214,13 @@ func TestClaims(t *testing.T) {
 			r.net.Partition([]netip.Addr{r.addr.Addr()}, []netip.Addr{r.cliEP.LocalAddr().Addr()})
 			start := time.Now()
 			<-cl.Lost()
-			if !errors.Is(cl.Err(), service.ErrClaimLost) || time.Since(start) > 7*time.Second {
+			if !errors.Is(cl.Err(), service.ErrLost) || time.Since(start) > 7*time.Second {
 				t.Fatalf("after %v: %v", time.Since(start), cl.Err())
 			}
 			if got := <-rel.ch; got != "cut lapsed" {
 				t.Fatalf("hook: %q", got)
 			}
-			if err := cl.Unclaim(bg); !errors.Is(err, service.ErrClaimLost) {
+			if err := cl.Unclaim(bg); !errors.Is(err, service.ErrLost) {
 				t.Fatalf("unclaim of a lost claim: %v", err)
 			}
 		}},

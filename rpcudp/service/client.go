@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/netip"
 	"sync"
 
@@ -63,7 +62,7 @@ func (c *Client) Close() error {
 	c.ep.Unhandle(c.sink)
 	c.cancel()
 	for _, s := range subs {
-		s.end()
+		s.end(ErrClosed)
 	}
 	c.wg.Wait()
 	for _, s := range subs {
@@ -130,12 +129,34 @@ func (c *Client) Set(ctx context.Context, addr netip.AddrPort, property string, 
 	return err
 }
 
+// open fails with ErrClosed once the client is closed.
+func (c *Client) open() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// track adds s to the subscriptions emissions are handed to, unless the
+// client is closed.
+func (c *Client) track(s *Subscription) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.subs[s.id] = s
+	return nil
+}
+
 // goBackground runs fn on a goroutine the client owns, unless closed.
 func (c *Client) goBackground(fn func()) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return fmt.Errorf("service: client: %w", rpcudp.ErrClosed)
+		return ErrClosed
 	}
 	c.wg.Add(1)
 	go func() {

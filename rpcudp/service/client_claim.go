@@ -39,8 +39,11 @@ type Claim struct {
 // Claim claims the server at addr for session (a round trip more than
 // the claim itself: see the claim cookie in the package doc) and reclaims
 // it in the background. It fails with ErrClaimed if the server is claimed
-// already.
+// already, and with ErrClosed, sending nothing, after the client's Close.
 func (c *Client) Claim(ctx context.Context, addr netip.AddrPort, session string, o ClaimOptions) (*Claim, error) {
+	if err := c.open(); err != nil {
+		return nil, err
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = defaultClaimTimeout
 	}
@@ -99,7 +102,7 @@ func (cl *Claim) Token() string { return cl.token }
 // claim had lapsed), or none was acknowledged within the claim timeout.
 func (cl *Claim) Lost() <-chan struct{} { return cl.lost }
 
-// Err returns why the claim was lost (wrapping ErrClaimLost), or nil.
+// Err returns why the claim was lost (wrapping ErrLost), or nil.
 func (cl *Claim) Err() error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
@@ -150,7 +153,7 @@ func (cl *Claim) loop(ctx context.Context) {
 
 func (cl *Claim) lose(err error) {
 	cl.mu.Lock()
-	cl.err = fmt.Errorf("%w: %w", ErrClaimLost, err)
+	cl.err = fmt.Errorf("%w: claim: %w", ErrLost, err)
 	cl.mu.Unlock()
 	close(cl.lost)
 }

@@ -40,9 +40,12 @@ var (
 	// (1024), or of subscribers from the caller's network (32 per IPv4
 	// /24 or IPv6 /48) or at its address (8; 32 at a loopback address).
 	ErrTooManySubscribers = errors.New("service: too many subscribers")
-	// ErrClaimLost: a Claim was lost (a reclaim was refused, or none was
-	// acknowledged within the claim timeout).
-	ErrClaimLost = errors.New("service: claim lost")
+	// ErrLost: a Claim or a Subscription was lost: the server refused a
+	// reclaim or no longer has the signal, or acknowledged no reclaim or
+	// renewal in time (see Claim.Err, Subscription.Err).
+	ErrLost = errors.New("service: lost")
+	// ErrClosed: the Client is closed.
+	ErrClosed = errors.New("service: client closed")
 )
 
 // remoteSentinels are the sentinels an error reply may stand for, found

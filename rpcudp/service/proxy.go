@@ -29,6 +29,9 @@ type Proxy[T any] struct {
 // NewProxy returns a proxy of the property name on the server at addr,
 // subscribed to its change signal with lease (30 s if 0).
 func NewProxy[T any](ctx context.Context, c *Client, addr netip.AddrPort, name string, lease time.Duration) (*Proxy[T], error) {
+	if err := c.open(); err != nil {
+		return nil, err
+	}
 	inv, err := c.inventory(ctx, addr)
 	if err != nil {
 		return nil, err
