@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -251,6 +252,27 @@ func TestNotifyReachesMethod(t *testing.T) {
 		must(t, err)
 		if <-seen {
 			t.Fatal("the method saw a request as a notification")
+		}
+	})
+}
+
+// TestBadGroupVersion: a bad Version on a local group is refused by Add
+// with an error that says so, not one that reads as the remote
+// rpcudp.ErrBadArgs; the group serves nothing.
+func TestBadGroupVersion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, simnet.Config{})
+		for _, v := range []string{"x.y", "2.", "-1", "1.2.3", "v2"} {
+			g := &service.Group{Namespace: "control", Version: v}
+			must(t, g.Handle("stop", answer("stop")))
+			err := r.srv.Add(g)
+			if err == nil || errors.Is(err, rpcudp.ErrBadArgs) || !strings.Contains(err.Error(), `bad version "`+v+`"`) {
+				t.Errorf("Add with Version %q: %v", v, err)
+			}
+		}
+		r.srv.Start()
+		if _, err := r.client.Call(bg, r.addr, service.Target{Namespace: "control"}, "stop"); !errors.Is(err, service.ErrNoNamespace) {
+			t.Errorf("a refused group serves: %v", err)
 		}
 	})
 }
