@@ -27,7 +27,8 @@ type Client struct {
 	subs   map[string]*Subscription // by id
 }
 
-// NewClient returns a client on ep. It registers on ep a Go-only method
+// NewClient returns a client on ep. It registers on ep this package's
+// error codes (see the package doc) and a Go-only method
 // "svc.emit.<random>" that receives the emissions of its subscriptions,
 // so several clients may share one endpoint.
 func NewClient(ep *rpcudp.Endpoint) (*Client, error) {
@@ -35,6 +36,10 @@ func NewClient(ep *rpcudp.Endpoint) (*Client, error) {
 	c := &Client{
 		ep: ep, sink: "svc.emit." + rand.Text()[:8], ctx: ctx, cancel: cancel,
 		subs: map[string]*Subscription{},
+	}
+	if err := registerErrors(ep); err != nil {
+		cancel()
+		return nil, err
 	}
 	if err := ep.Handle(c.sink, rpcudp.HandlerFunc(c.handleEmit)); err != nil {
 		cancel()

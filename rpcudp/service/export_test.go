@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"net/netip"
+
+	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
 // What the tests look into, unexported in the package.
@@ -26,3 +28,16 @@ func (s *Server) Claimed() (session string, ok bool) { return s.claims.current()
 
 // Subscribers returns how many subscribers hold a live lease.
 func (g *Signal) Subscribers() int { return g.subscribers() }
+
+// WireCodes are the error codes of the sentinels a server sends.
+func WireCodes() map[error]rpcudp.ErrorCode {
+	m := map[error]rpcudp.ErrorCode{}
+	for _, w := range wireErrors {
+		m[w.err] = w.code
+	}
+	return m
+}
+
+// StandIn: error replies do not carry WireCodes yet (errors_standin.go);
+// false once rpcudp's RegisterError is in.
+const StandIn = true

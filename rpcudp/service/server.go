@@ -65,7 +65,8 @@ func WithClaims(timeout time.Duration, release func(session string, lapsed bool)
 // WithLogger sets the logger (default: discard everything).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
-// New returns a server on ep. It registers on ep the Go-only methods
+// New returns a server on ep. It registers on ep this package's error
+// codes (see the package doc) and the Go-only methods
 // svc.call, svc.inventory, svc.get, svc.set, svc.subscribe and
 // svc.unsubscribe; the null namespace's methods are registered under
 // their plain names as they are added; the claim methods (claim, reclaim,
@@ -79,6 +80,10 @@ func New(ep *rpcudp.Endpoint, opts ...Option) *Server {
 	s := &Server{ep: ep, log: cfg.log, plain: map[string]bool{}, signals: map[string]*Signal{}, props: map[string]propEntry{}}
 	s.claims.timeout, s.claims.release = cfg.claimTimeout, cfg.release
 	rand.Read(s.cookieKey[:])
+	if err := registerErrors(ep); err != nil {
+		// Only an application holding a code of 200-299 makes this fail.
+		s.log.Error("service: error codes not registered: errors.Is fails across the wire", "err", err)
+	}
 	if cfg.claims {
 		s.useClaims()
 	}
