@@ -23,7 +23,7 @@ func serviceServer(t *testing.T) (string, *service.Signal) {
 	}
 	t.Cleanup(func() { ep.Close() })
 	srv := service.New(ep)
-	control := &service.Endpoint{Namespace: "control", Version: "2.0"}
+	control := &service.Group{Namespace: "control", Version: "2.0"}
 	if err := control.Handle("stop", func(context.Context, netip.AddrPort) (string, error) { return "stopping", nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +100,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// subscriberCount returns a function that asks the server at addr, as
+// any client may (svc.inventory), how many subscribers hold a lease on
+// signal; -1 if it cannot tell.
+func subscriberCount(t *testing.T, addr, signal string) func() int {
+	t.Helper()
+	ep, err := rpcudp.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	to := netip.MustParseAddrPort(addr)
+	return func() int {
+		var inv struct {
+			Signals []struct {
+				Name        string `msgpack:"name"`
+				Subscribers int    `msgpack:"subscribers"`
+			} `msgpack:"signals"`
+		}
+		r, err := ep.Call(context.Background(), to, "svc.inventory")
+		if err != nil || r.Decode(&inv) != nil {
+			return -1
+		}
+		for _, g := range inv.Signals {
+			if g.Name == signal {
+				return g.Subscribers
+			}
+		}
+		return -1
+	}
+}
+
 // TestWatch: -watch prints each emission as a JSON line until interrupted.
 func TestWatch(t *testing.T) {
 	addr, ticks := serviceServer(t)
@@ -108,7 +139,8 @@ func TestWatch(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-watch", "ticks", addr}, stdout, stderr) }()
-	waitFor(t, "the subscription", func() bool { return ticks.Subscribers() == 1 })
+	subs := subscriberCount(t, addr, "ticks")
+	waitFor(t, "the subscription", func() bool { return subs() == 1 })
 	ticks.Emit(ctx, 1)
 	ticks.Emit(ctx, "two", []byte{0xff})
 	ticks.Emit(ctx)
@@ -121,11 +153,11 @@ func TestWatch(t *testing.T) {
 		t.Errorf("exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
 	}
 	// The watcher unsubscribed on its way out.
-	waitFor(t, "the unsubscription", func() bool { return ticks.Subscribers() == 0 })
+	waitFor(t, "the unsubscription", func() bool { return subs() == 0 })
 }
 
 func TestWatchFor(t *testing.T) {
-	addr, ticks := serviceServer(t)
+	addr, _ := serviceServer(t)
 	dead := silent(t)
 	tests := []struct {
 		name     string
@@ -150,5 +182,6 @@ func TestWatchFor(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "no subscriber left", func() bool { return ticks.Subscribers() == 0 })
+	subs := subscriberCount(t, addr, "ticks")
+	waitFor(t, "no subscriber left", func() bool { return subs() == 0 })
 }

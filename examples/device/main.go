@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("device", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:1235", "UDP address to serve on")
-	claimTimeout := fs.Duration("claim-timeout", service.DefaultClaimTimeout, "how long a claim lasts without a reclaim")
+	claimTimeout := fs.Duration("claim-timeout", 5*time.Second, "how long a claim lasts without a reclaim")
 	verbose := fs.Bool("v", false, "log claims, releases and requests on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,10 +71,9 @@ func serve(ctx context.Context, listen string, claimTimeout time.Duration, log *
 		return err
 	}
 	dev := &device{serial: rand.Text()[:8]}
-	srv := service.New(ep, service.WithClaimTimeout(claimTimeout), service.WithLogger(log),
-		service.WithReleaseHook(func(session string, lapsed bool) {
-			log.Info("claim released", "session", session, "lapsed", lapsed)
-		}))
+	srv := service.New(ep, service.WithLogger(log), service.WithClaims(claimTimeout, func(session string, lapsed bool) {
+		log.Info("claim released", "session", session, "lapsed", lapsed)
+	}))
 	if err := register(srv, dev); err != nil {
 		ep.Close()
 		return err
@@ -102,21 +101,21 @@ func register(srv *service.Server, dev *device) error {
 	type method struct {
 		name string
 		fn   any
-		opts []service.MethodOption
+		md   service.Method
 	}
 	for _, m := range []method{
 		{"set_gain", func(ctx context.Context, _ netip.AddrPort, g float64) error { return gain.Set(ctx, g) },
-			[]service.MethodOption{service.Claimed(), service.Doc("set_gain(token, gain): set the gain in dB (0 to 76)")}},
+			service.Method{Claimed: true, Doc: "set_gain(token, gain): set the gain in dB (0 to 76)"}},
 		{"get_gain", func(context.Context, netip.AddrPort) (float64, error) { return gain.Get(), nil },
-			[]service.MethodOption{service.Doc("get_gain() -> the gain in dB")}},
+			service.Method{Doc: "get_gain() -> the gain in dB"}},
 		{"ping", func(context.Context, netip.AddrPort) (string, error) { return "pong", nil },
-			[]service.MethodOption{service.Doc("ping() -> \"pong\"")}},
+			service.Method{Doc: "ping() -> \"pong\""}},
 		{"get_last_error", func(context.Context, netip.AddrPort) (string, error) { return dev.lastError(), nil },
-			[]service.MethodOption{service.Doc("get_last_error() -> the last error the device reported, \"\" if none")}},
+			service.Method{Doc: "get_last_error() -> the last error the device reported, \"\" if none"}},
 		{"get_device_info", func(context.Context, netip.AddrPort) (map[string]any, error) { return dev.info(), nil },
-			[]service.MethodOption{service.Doc("get_device_info() -> product, serial, version, gain_range")}},
+			service.Method{Doc: "get_device_info() -> product, serial, version, gain_range"}},
 	} {
-		if err := srv.Handle(m.name, m.fn, m.opts...); err != nil {
+		if err := srv.Handle(m.name, m.fn, m.md); err != nil {
 			return err
 		}
 	}

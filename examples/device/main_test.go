@@ -170,7 +170,7 @@ func TestDevice(t *testing.T) {
 	defer sub.Close()
 
 	tok, err := a.claim(`"alice"`)
-	if err != nil || len(tok) != service.TokenLen+2 {
+	if err != nil || len(tok) != 16+2 {
 		t.Fatalf("claim = %s, %v", tok, err)
 	}
 	if _, err := b.claim(`"bob"`); !errors.Is(err, service.ErrClaimed) {
@@ -250,7 +250,7 @@ func TestClaimLapses(t *testing.T) {
 		t.Fatalf("claim lost: %v", cl.Err())
 	case <-timer.C:
 	}
-	if _, err := cl.Call(context.Background(), service.Target{}, "set_gain", 5.0); err != nil {
+	if _, err := a.c.Call(context.Background(), dev, service.Target{}, "set_gain", cl.Token(), 5.0); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.Unclaim(context.Background()); err != nil {

@@ -122,7 +122,7 @@ func serve(ctx context.Context, listen string, slow time.Duration, verbose bool,
 // on stopped (for a caller allowed: see mayStop), and test in the null
 // namespace, which returns its argument.
 func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort, stopToken string) error {
-	control := &service.Endpoint{Namespace: "control", Version: "2.0"}
+	control := &service.Group{Namespace: "control", Version: "2.0"}
 	var once sync.Once
 	err := control.Handle("stop", func(_ context.Context, from netip.AddrPort, token ...string) error {
 		if err := mayStop(from, stopToken, token); err != nil {
@@ -133,7 +133,7 @@ func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort, stopToken 
 			stopped <- from
 		})
 		return nil
-	}, service.Doc("stop(): stop taking requests, finish those running, exit (from loopback, or stop(token) with -stop-token)"))
+	}, service.Method{Doc: "stop(): stop taking requests, finish those running, exit (from loopback, or stop(token) with -stop-token)"})
 	if err != nil {
 		return err
 	}
@@ -142,5 +142,5 @@ func addEndpoints(srv *service.Server, stopped chan<- netip.AddrPort, stopToken 
 	}
 	return srv.Handle("test", func(_ context.Context, _ netip.AddrPort, arg msgpack.RawMessage) (msgpack.RawMessage, error) {
 		return bytes.Clone(arg), nil
-	}, service.Doc("test(arg) -> arg"))
+	}, service.Method{Doc: "test(arg) -> arg"})
 }

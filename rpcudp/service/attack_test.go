@@ -123,7 +123,7 @@ func TestForgedClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				r := newRigAt(t, simnet.Config{Latency: time.Millisecond}, farServer, farClient,
-					service.WithClaimTimeout(5*time.Second))
+					service.WithClaims(5*time.Second, nil))
 				r.srv.Start()
 				stop, done := make(chan struct{}), make(chan struct{})
 				go func() {

@@ -13,8 +13,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// TokenLen is the length of a claim token.
-const TokenLen = 16
+// tokenLen is the length of a claim token.
+const tokenLen = 16
 
 // claims holds the server's one claim, as USRP's MPM: one client at a
 // time controls the device.
@@ -100,7 +100,7 @@ func (c *claims) claim(session string) (string, error) {
 	if c.token != "" {
 		return "", errf(ErrClaimed, "by session "+quote(c.session))
 	}
-	c.token, c.session = rand.Text()[:TokenLen], session
+	c.token, c.session = rand.Text()[:tokenLen], session
 	c.gen++
 	c.armLocked()
 	return c.token, nil
@@ -271,6 +271,3 @@ func (s *Server) handleUnclaim(_ context.Context, _ netip.AddrPort, args []msgpa
 	}
 	return nil, s.claims.unclaim(token)
 }
-
-// Claimed returns the session holding the server's claim, if any.
-func (s *Server) Claimed() (session string, ok bool) { return s.claims.current() }

@@ -32,10 +32,10 @@ func (r *release) hook(session string, lapsed bool) {
 // deviceRig is a rig serving a claimed set_gain and a safe get_gain.
 func deviceRig(t *testing.T, cfg simnet.Config) (*rig, *release) {
 	rel := &release{ch: make(chan string, 8)}
-	r := newRig(t, cfg, service.WithClaimTimeout(5*time.Second), service.WithReleaseHook(rel.hook))
+	r := newRig(t, cfg, service.WithClaims(5*time.Second, rel.hook))
 	gain := 0.0
 	must(t, r.srv.Handle("set_gain", func(_ context.Context, _ netip.AddrPort, g float64) error { gain = g; return nil },
-		service.Claimed(), service.Doc("set the gain")))
+		service.Method{Claimed: true, Doc: "set the gain"}))
 	must(t, r.srv.Handle("get_gain", func(context.Context, netip.AddrPort) (float64, error) { return gain, nil }))
 	r.srv.Start()
 	return r, rel
@@ -136,7 +136,7 @@ func TestClaims(t *testing.T) {
 			reply, err := again.Call(bg, r.addr, "claim", "a", cookie)
 			must(t, err)
 			var tok string
-			if err := reply.Decode(&tok); err != nil || len(tok) != service.TokenLen {
+			if err := reply.Decode(&tok); err != nil || len(tok) != 16 {
 				t.Fatalf("claim with the cookie: %x, %v", []byte(reply), err)
 			}
 			if s, ok := r.srv.Claimed(); !ok || s != "a" {
@@ -145,7 +145,7 @@ func TestClaims(t *testing.T) {
 		}},
 		{"wrong or no token", func(t *testing.T, r *rig, _ *release) {
 			tok := mustClaim(t, r, "a")
-			if len(tok) != service.TokenLen {
+			if len(tok) != 16 {
 				t.Fatalf("token %q", tok)
 			}
 			for _, args := range [][]any{{"XXXXXXXXXXXXXXXX", 1.0}, {}, {1.0}} {
@@ -195,7 +195,7 @@ func TestClaims(t *testing.T) {
 			cl, err := r.client.Claim(bg, r.addr, "bg", service.ClaimOptions{})
 			must(t, err)
 			time.Sleep(time.Minute)
-			if _, err := cl.Call(bg, service.Target{}, "set_gain", 3.0); err != nil {
+			if _, err := r.client.Call(bg, r.addr, service.Target{}, "set_gain", cl.Token(), 3.0); err != nil {
 				t.Fatalf("after a minute: %v", err)
 			}
 			select {
@@ -214,13 +214,13 @@ func TestClaims(t *testing.T) {
 			r.net.Partition([]netip.Addr{r.addr.Addr()}, []netip.Addr{r.cliEP.LocalAddr().Addr()})
 			start := time.Now()
 			<-cl.Lost()
-			if !errors.Is(cl.Err(), service.ErrClaimLost) || time.Since(start) > 7*time.Second {
+			if !errors.Is(cl.Err(), service.ErrLost) || time.Since(start) > 7*time.Second {
 				t.Fatalf("after %v: %v", time.Since(start), cl.Err())
 			}
 			if got := <-rel.ch; got != "cut lapsed" {
 				t.Fatalf("hook: %q", got)
 			}
-			if err := cl.Unclaim(bg); !errors.Is(err, service.ErrClaimLost) {
+			if err := cl.Unclaim(bg); !errors.Is(err, service.ErrLost) {
 				t.Fatalf("unclaim of a lost claim: %v", err)
 			}
 		}},
@@ -241,11 +241,10 @@ func TestClaims(t *testing.T) {
 func TestClaimAfterRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		inHook, unblock := make(chan string, 1), make(chan struct{})
-		r := newRig(t, simnet.Config{Latency: time.Millisecond}, service.WithClaimTimeout(5*time.Second),
-			service.WithReleaseHook(func(session string, _ bool) {
-				inHook <- session
-				<-unblock
-			}))
+		r := newRig(t, simnet.Config{Latency: time.Millisecond}, service.WithClaims(5*time.Second, func(session string, _ bool) {
+			inHook <- session
+			<-unblock
+		}))
 		r.srv.Start()
 		mustClaim(t, r, "a")
 		if s := <-inHook; s != "a" { // the claim lapsed; its hook blocks

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/netip"
 	"sync"
 
@@ -28,7 +27,8 @@ type Client struct {
 	subs   map[string]*Subscription // by id
 }
 
-// NewClient returns a client on ep. It registers on ep a Go-only method
+// NewClient returns a client on ep. It registers on ep this package's
+// error codes (see the package doc) and a Go-only method
 // "svc.emit.<random>" that receives the emissions of its subscriptions,
 // so several clients may share one endpoint.
 func NewClient(ep *rpcudp.Endpoint) (*Client, error) {
@@ -36,6 +36,10 @@ func NewClient(ep *rpcudp.Endpoint) (*Client, error) {
 	c := &Client{
 		ep: ep, sink: "svc.emit." + rand.Text()[:8], ctx: ctx, cancel: cancel,
 		subs: map[string]*Subscription{},
+	}
+	if err := registerErrors(ep); err != nil {
+		cancel()
+		return nil, err
 	}
 	if err := ep.Handle(c.sink, rpcudp.HandlerFunc(c.handleEmit)); err != nil {
 		cancel()
@@ -63,7 +67,7 @@ func (c *Client) Close() error {
 	c.ep.Unhandle(c.sink)
 	c.cancel()
 	for _, s := range subs {
-		s.end()
+		s.end(ErrClosed)
 	}
 	c.wg.Wait()
 	for _, s := range subs {
@@ -103,9 +107,9 @@ func (c *Client) callWith(ctx context.Context, o rpcudp.CallOptions, addr netip.
 	return r, fromRemote(err)
 }
 
-// Inventory asks the server at addr for its inventory.
-func (c *Client) Inventory(ctx context.Context, addr netip.AddrPort) (Inventory, error) {
-	var inv Inventory
+// inventory asks the server at addr for its inventory.
+func (c *Client) inventory(ctx context.Context, addr netip.AddrPort) (inventory, error) {
+	var inv inventory
 	r, err := c.Call(ctx, addr, Target{}, inventoryMethod)
 	if err == nil {
 		err = r.Decode(&inv)
@@ -130,12 +134,34 @@ func (c *Client) Set(ctx context.Context, addr netip.AddrPort, property string, 
 	return err
 }
 
+// open fails with ErrClosed once the client is closed.
+func (c *Client) open() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// track adds s to the subscriptions emissions are handed to, unless the
+// client is closed.
+func (c *Client) track(s *Subscription) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.subs[s.id] = s
+	return nil
+}
+
 // goBackground runs fn on a goroutine the client owns, unless closed.
 func (c *Client) goBackground(fn func()) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return fmt.Errorf("service: client: %w", rpcudp.ErrClosed)
+		return ErrClosed
 	}
 	c.wg.Add(1)
 	go func() {

@@ -39,10 +39,13 @@ type Claim struct {
 // Claim claims the server at addr for session (a round trip more than
 // the claim itself: see the claim cookie in the package doc) and reclaims
 // it in the background. It fails with ErrClaimed if the server is claimed
-// already.
+// already, and with ErrClosed, sending nothing, after the client's Close.
 func (c *Client) Claim(ctx context.Context, addr netip.AddrPort, session string, o ClaimOptions) (*Claim, error) {
+	if err := c.open(); err != nil {
+		return nil, err
+	}
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultClaimTimeout
+		o.Timeout = defaultClaimTimeout
 	}
 	if o.Every <= 0 {
 		o.Every = o.Timeout / 4
@@ -99,16 +102,11 @@ func (cl *Claim) Token() string { return cl.token }
 // claim had lapsed), or none was acknowledged within the claim timeout.
 func (cl *Claim) Lost() <-chan struct{} { return cl.lost }
 
-// Err returns why the claim was lost (wrapping ErrClaimLost), or nil.
+// Err returns why the claim was lost (wrapping ErrLost), or nil.
 func (cl *Claim) Err() error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	return cl.err
-}
-
-// Call calls a claimed method, the token prepended to args.
-func (cl *Claim) Call(ctx context.Context, t Target, method string, args ...any) (rpcudp.Reply, error) {
-	return cl.c.Call(ctx, cl.addr, t, method, append([]any{cl.token}, args...)...)
 }
 
 // Unclaim stops reclaiming and ends the claim on the server.
@@ -155,7 +153,7 @@ func (cl *Claim) loop(ctx context.Context) {
 
 func (cl *Claim) lose(err error) {
 	cl.mu.Lock()
-	cl.err = fmt.Errorf("%w: %w", ErrClaimLost, err)
+	cl.err = fmt.Errorf("%w: claim: %w", ErrLost, err)
 	cl.mu.Unlock()
 	close(cl.lost)
 }

@@ -124,7 +124,7 @@ func TestServerClose(t *testing.T) {
 				if tc.hold {
 					w.hold = make(chan struct{})
 				}
-				r := newRig(t, simnet.Config{Latency: time.Millisecond}, service.WithReleaseHook(w.hook))
+				r := newRig(t, simnet.Config{Latency: time.Millisecond}, service.WithClaims(0, w.hook))
 				must(t, r.srv.Handle("get_gain", func(context.Context, netip.AddrPort) (float64, error) { return 1, nil }))
 				r.srv.Start()
 				tc.run(t, r, w)

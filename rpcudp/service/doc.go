@@ -7,18 +7,18 @@
 // under their plain names, byte for byte as before.
 //
 // A Server serves on one rpcudp.Endpoint; a Client calls servers over
-// another. See the examples.
+// another. The examples below, and examples/device and examples/server,
+// show each layer.
 //
 // # Dispatch
 //
-// A server holds Endpoints, each with a namespace ("" is the null
-// namespace) and a version (default 1.0). A call is dispatched to the
-// first endpoint, in the order added, that has the method, the same
+// A server holds Groups of methods, each with a namespace ("" is the
+// null namespace) and a version (default 1.0). A call is dispatched to
+// the first group, in the order added, that has the method, the same
 // namespace and a compatible version: the same major, a minor at least
 // the one asked for; a call that names no version takes any. Otherwise
 // the error reply says why: ErrNoNamespace, ErrIncompatibleVersion or
-// ErrNoSuchMethod (all three with error code 2, so that a plain rpcudp
-// caller sees rpcudp.ErrUnknownMethod). Methods of the null namespace are
+// ErrNoSuchMethod (all three also match rpcudp.ErrUnknownMethod). Methods of the null namespace are
 // also registered on the rpcudp.Endpoint under their plain names. A
 // method is any function rpcudp.Endpoint.Handle accepts: the server runs
 // it (rpcudp.AsHandler) on a request it builds from the call's arguments
@@ -48,7 +48,7 @@
 //	reclaim               request  ["reclaim", [token]]       -> true
 //	unclaim               request  ["unclaim", [token]]       -> nil
 //	claimed method        request  [method, [token, args...]] (the handler sees args)
-//	inventory             request  ["svc.inventory", []]      -> map, see Inventory
+//	inventory             request  ["svc.inventory", []]      -> map (see below)
 //	property get          request  ["svc.get", [name]]        -> value
 //	property set          request  ["svc.set", [name, value]] or [name, value, token] -> nil
 //	subscribe or renew    request  ["svc.subscribe", [signal, lease_ms, sink, sub_id, cookie]]
@@ -60,11 +60,23 @@
 //	                               [sink, [sub_id, signal, seq, [args...]]]
 //
 // claim, reclaim and unclaim are plain names (a Python client may claim
-// a Go device, sending the cookie back). Error replies carry the sentinel's text at the start of
-// their message ("service: incompatible version: ..."), and quote at most
-// 32 bytes of a string the caller chose; Client turns them
-// back into errors matching the sentinel (errors.Is) and the
-// *rpcudp.RemoteError.
+// a Go device, sending the cookie back). The inventory is a map:
+//
+//	methods           [{name, namespace, version, doc, timeout_ms, claimed}...]  in dispatch order
+//	signals           [{name, doc, subscribers}...]                           by name
+//	properties        [{name, doc, changed, settable, claimed}...]            by name
+//	claim_timeout_ms  0 on a server with nothing to claim
+//
+// Error replies carry the sentinel's text at the start of their message
+// ("service: incompatible version: ..."), and quote at most 32 bytes of
+// a string the caller chose. Their error code stands for the sentinel
+// (registered on the endpoint by New and NewClient, see
+// rpcudp.Endpoint.RegisterError), so that a Client's errors match it
+// (errors.Is) as well as *rpcudp.RemoteError:
+//
+//	200 ErrNoNamespace   201 ErrIncompatibleVersion  202 ErrNoSuchMethod   203 ErrClaimed
+//	204 ErrBadToken      205 ErrStopped              206 ErrNoSuchSignal   207 ErrNoSuchProperty
+//	208 ErrReadOnly      209 ErrTooManySubscribers
 //
 // # Claims
 //
@@ -75,8 +87,8 @@
 // minutes, so that a claim forged with another's address claims nothing
 // (an older server, which asks no cookie, grants claim(session) at once;
 // Client.Claim handles both). The holder must reclaim within
-// the claim timeout (WithClaimTimeout, default 5 s), or the claim lapses
-// and the release hook runs (WithReleaseHook); unclaim ends it too.
+// the claim timeout (default 5 s; see WithClaims), or the claim lapses
+// and the release hook runs; unclaim ends it too.
 // Methods marked Claimed take the token as their first argument and fail
 // with ErrBadToken without the current one. Client.Claim reclaims in the
 // background and closes Claim.Lost when a reclaim is refused or none is
@@ -93,14 +105,17 @@
 // IPv6 /48) and 8 at one address of it, so that a host with many
 // addresses cannot take them all; a loopback address holds 32 of its own
 // (ErrTooManySubscribers). The client asks for a lease (clamped to
-// [MinLease, MaxLease]) and renews it every third of the lease granted;
+// [1 s, 10 min]) and renews it every third of the lease granted;
 // the server drops a subscriber whose lease lapsed, or whose address
 // refused three emissions in a row (a send error; UDP rarely reports
 // one, so the lease is what counts). Each emission is one notification
 // to each subscriber, numbered per signal; the client hands them on in
 // order, once each, and counts those lost (Emission.Missed). A renewal
 // tells the client how many emissions the server has made, so a lost
-// last one is noticed. A Property has get and set and may name a change
+// last one is noticed. A subscription none of whose renewals has been
+// acknowledged for the lease granted (the server stopped, closed or out
+// of reach), or whose signal the server no longer has, ends: its channel
+// closes and Subscription.Err says why (ErrLost). A Property has get and set and may name a change
 // signal, emitted with the new value on every Set; a Proxy follows it
 // and re-reads the value when a renewal shows it missed the last change.
 package service

@@ -2,25 +2,27 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// Sentinel errors. Errors returned by this package wrap them; on the
-// caller's side, Client turns an error reply back into the sentinel it
-// stands for, so errors.Is works across the network.
+// Sentinel errors. Errors returned by this package wrap them; those a
+// server sends (all but ErrLost and ErrClosed) cross the wire under an
+// error code each (see the package doc), so errors.Is works on the
+// caller's side too. ErrNoNamespace, ErrIncompatibleVersion and
+// ErrNoSuchMethod also match rpcudp.ErrUnknownMethod.
 var (
-	// ErrNoNamespace: no endpoint has the namespace asked for.
-	ErrNoNamespace = errors.New("service: no such namespace")
-	// ErrIncompatibleVersion: endpoints of the namespace have the method,
+	// ErrNoNamespace: no group has the namespace asked for.
+	ErrNoNamespace error = &unknownMethod{"service: no such namespace"}
+	// ErrIncompatibleVersion: groups of the namespace have the method,
 	// but none at a compatible version (same major, minor at least the
 	// one asked for).
-	ErrIncompatibleVersion = errors.New("service: incompatible version")
-	// ErrNoSuchMethod: no endpoint of the namespace has the method.
-	ErrNoSuchMethod = errors.New("service: no such method")
+	ErrIncompatibleVersion error = &unknownMethod{"service: incompatible version"}
+	// ErrNoSuchMethod: no group of the namespace has the method.
+	ErrNoSuchMethod error = &unknownMethod{"service: no such method"}
 	// ErrClaimed: claim refused, the server is claimed already.
 	ErrClaimed = errors.New("service: already claimed")
 	// ErrBadToken: a claimed method, reclaim or unclaim came without the
@@ -40,24 +42,50 @@ var (
 	// (1024), or of subscribers from the caller's network (32 per IPv4
 	// /24 or IPv6 /48) or at its address (8; 32 at a loopback address).
 	ErrTooManySubscribers = errors.New("service: too many subscribers")
-	// ErrClaimLost: a Claim was lost (a reclaim was refused, or none was
-	// acknowledged within the claim timeout).
-	ErrClaimLost = errors.New("service: claim lost")
+	// ErrLost: a Claim or a Subscription was lost: the server refused a
+	// reclaim or no longer has the signal, or acknowledged no reclaim or
+	// renewal in time (see Claim.Err, Subscription.Err).
+	ErrLost = errors.New("service: lost")
+	// ErrClosed: the Client is closed.
+	ErrClosed = errors.New("service: client closed")
 )
 
-// remoteSentinels are the sentinels an error reply may stand for, found
-// by the start of its message.
-var remoteSentinels = []error{
-	ErrNoNamespace, ErrIncompatibleVersion, ErrNoSuchMethod, ErrClaimed, ErrBadToken,
-	ErrStopped, ErrNoSuchSignal, ErrNoSuchProperty, ErrReadOnly, ErrTooManySubscribers,
+// unknownMethod is a sentinel that is a kind of rpcudp.ErrUnknownMethod.
+type unknownMethod struct{ msg string }
+
+func (e *unknownMethod) Error() string { return e.msg }
+func (e *unknownMethod) Unwrap() error { return rpcudp.ErrUnknownMethod }
+
+// wireErrors are the sentinels a server's error replies carry, by error
+// code (rpcudp/service's range is 200-299). The codes are wire protocol:
+// never change or reuse one.
+var wireErrors = [...]struct {
+	code rpcudp.ErrorCode
+	err  error
+}{
+	{200, ErrNoNamespace}, {201, ErrIncompatibleVersion}, {202, ErrNoSuchMethod},
+	{203, ErrClaimed}, {204, ErrBadToken}, {205, ErrStopped}, {206, ErrNoSuchSignal},
+	{207, ErrNoSuchProperty}, {208, ErrReadOnly}, {209, ErrTooManySubscribers},
+}
+
+// registerErrors registers wireErrors on ep, the endpoint of a Server
+// (its error replies carry the codes) or a Client (the error replies it
+// gets match the sentinels). Registering them twice on one endpoint, for
+// a server and a client, is fine.
+func registerErrors(ep *rpcudp.Endpoint) error {
+	for _, w := range wireErrors {
+		if err := registerError(ep, w.code, w.err); err != nil {
+			return fmt.Errorf("service: error code %d: %w", w.code, err)
+		}
+	}
+	return nil
 }
 
 // wireErr is an error a handler of this package returns: its text starts
-// with its sentinel's, and it matches the core sentinel that picks its
-// error code (rpcudp.ErrUnknownMethod gives code 2).
+// with its sentinel's, which picks its error code.
 type wireErr struct {
-	sentinel, core error
-	detail         string
+	sentinel error
+	detail   string
 }
 
 func (e *wireErr) Error() string {
@@ -67,12 +95,7 @@ func (e *wireErr) Error() string {
 	return e.sentinel.Error() + ": " + e.detail
 }
 
-func (e *wireErr) Unwrap() []error {
-	if e.core == nil {
-		return []error{e.sentinel}
-	}
-	return []error{e.sentinel, e.core}
-}
+func (e *wireErr) Unwrap() error { return e.sentinel }
 
 // maxQuoted bounds how much of a caller's string (a name it asked for,
 // a session) an error reply quotes, in bytes quoted, so that an error is
@@ -98,36 +121,5 @@ func quote(s string) string {
 
 // errf returns a wireErr for sentinel with detail.
 func errf(sentinel error, detail string) error {
-	var core error
-	switch sentinel {
-	case ErrNoNamespace, ErrIncompatibleVersion, ErrNoSuchMethod:
-		core = rpcudp.ErrUnknownMethod
-	}
-	return &wireErr{sentinel: sentinel, core: core, detail: detail}
-}
-
-// remoteErr is an error reply recognised as one of this package's
-// sentinels.
-type remoteErr struct {
-	sentinel error
-	re       *rpcudp.RemoteError
-}
-
-func (e *remoteErr) Error() string   { return e.re.Error() }
-func (e *remoteErr) Unwrap() []error { return []error{e.sentinel, e.re} }
-
-// fromRemote maps an error reply whose message starts with one of this
-// package's sentinels to an error matching it; other errors pass as they
-// are.
-func fromRemote(err error) error {
-	var re *rpcudp.RemoteError
-	if !errors.As(err, &re) {
-		return err
-	}
-	for _, s := range remoteSentinels {
-		if strings.HasPrefix(re.Message, s.Error()) {
-			return &remoteErr{sentinel: s, re: re}
-		}
-	}
-	return err
+	return &wireErr{sentinel: sentinel, detail: detail}
 }

@@ -17,12 +17,12 @@ func Example_claims() {
 	ctx := context.Background()
 	devEP, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
 	defer devEP.Close()
-	dev := service.New(devEP, service.WithReleaseHook(func(session string, lapsed bool) {
+	dev := service.New(devEP, service.WithClaims(0, func(session string, lapsed bool) {
 		fmt.Println("released by", session)
 	}))
 	gain, _ := service.AddProperty(dev, service.PropertyDef[float64]{Name: "gain", Changed: "gain_changed"})
 	dev.Handle("set_gain", func(ctx context.Context, _ netip.AddrPort, g float64) error { return gain.Set(ctx, g) },
-		service.Claimed(), service.Doc("set the gain (claimed)"))
+		service.Method{Claimed: true, Doc: "set the gain (claimed)"})
 	dev.Handle("get_gain", func(context.Context, netip.AddrPort) (float64, error) { return gain.Get(), nil })
 	dev.Start()
 
@@ -37,7 +37,7 @@ func Example_claims() {
 	}
 	_, err = c.Call(ctx, devEP.LocalAddr(), service.Target{}, "set_gain", "not-the-token", 2.5)
 	fmt.Println("without the token:", errors.Is(err, service.ErrBadToken))
-	if _, err := claim.Call(ctx, service.Target{}, "set_gain", 2.5); err != nil {
+	if _, err := c.Call(ctx, devEP.LocalAddr(), service.Target{}, "set_gain", claim.Token(), 2.5); err != nil {
 		fmt.Println(err)
 	}
 	g, _ := rpcudp.Invoke[float64](ctx, cliEP, devEP.LocalAddr(), "get_gain")
@@ -59,7 +59,7 @@ func Example_namespaces() {
 	srvEP, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
 	defer srvEP.Close()
 	srv := service.New(srvEP)
-	ctl := &service.Endpoint{Namespace: "control", Version: "2.0"}
+	ctl := &service.Group{Namespace: "control", Version: "2.0"}
 	ctl.Handle("stop", func(context.Context, netip.AddrPort) (string, error) { return "stopping", nil })
 	srv.Add(ctl)
 	srv.Handle("test", func(_ context.Context, _ netip.AddrPort, arg string) (string, error) { return "test " + arg, nil })
@@ -111,8 +111,8 @@ func Example_signals() {
 	em := <-sub.C()
 	vals, _ := em.Values()
 	fmt.Println(em.Signal, em.Seq, vals)
-	gain.Set(ctx, 2)  // on the server
-	p.Set(ctx, 3, "") // through the proxy
+	gain.Set(ctx, 2)                             // on the server
+	c.Set(ctx, srvEP.LocalAddr(), "gain", 3, "") // from the client
 	fmt.Println(<-p.Changes(), <-p.Changes(), p.Get())
 	sub.Close()
 	// Output:

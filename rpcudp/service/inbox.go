@@ -142,6 +142,13 @@ func (b *inbox) drainLocked() {
 	}
 }
 
+// isClosed reports whether close has been called.
+func (b *inbox) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
 // close closes the channel; later emissions are dropped.
 func (b *inbox) close() {
 	b.mu.Lock()

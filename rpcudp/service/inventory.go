@@ -9,18 +9,18 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Inventory is what a server serves, as svc.inventory answers it (a
-// msgpack map with the keys in the field tags). Its reply, like any Go
-// handler's, must fit in rpcudp.MaxBody (8 KiB).
-type Inventory struct {
-	Methods        []MethodInfo   `msgpack:"methods"`
-	Signals        []SignalInfo   `msgpack:"signals"`
-	Properties     []PropertyInfo `msgpack:"properties"`
+// inventory is what a server serves, as svc.inventory answers it (a
+// msgpack map with the keys in the field tags; see the package doc). Its
+// reply, like any Go handler's, must fit in rpcudp.MaxBody (8 KiB).
+type inventory struct {
+	Methods        []methodInfo   `msgpack:"methods"`
+	Signals        []signalInfo   `msgpack:"signals"`
+	Properties     []propertyInfo `msgpack:"properties"`
 	ClaimTimeoutMS int64          `msgpack:"claim_timeout_ms"` // 0: no claims
 }
 
-// MethodInfo describes a method. Namespace "" is the null namespace.
-type MethodInfo struct {
+// methodInfo describes a method. Namespace "" is the null namespace.
+type methodInfo struct {
 	Name      string `msgpack:"name"`
 	Namespace string `msgpack:"namespace"`
 	Version   string `msgpack:"version"`
@@ -29,15 +29,15 @@ type MethodInfo struct {
 	Claimed   bool   `msgpack:"claimed"`
 }
 
-// SignalInfo describes a signal.
-type SignalInfo struct {
+// signalInfo describes a signal.
+type signalInfo struct {
 	Name        string `msgpack:"name"`
 	Doc         string `msgpack:"doc"`
 	Subscribers int    `msgpack:"subscribers"`
 }
 
-// PropertyInfo describes a property.
-type PropertyInfo struct {
+// propertyInfo describes a property.
+type propertyInfo struct {
 	Name     string `msgpack:"name"`
 	Doc      string `msgpack:"doc"`
 	Changed  string `msgpack:"changed"` // change signal; "" for none
@@ -47,28 +47,28 @@ type PropertyInfo struct {
 
 // claimMethods are the claim methods a server serves once it has
 // something to claim (see New).
-var claimMethods = []MethodInfo{
+var claimMethods = []methodInfo{
 	{Name: "claim", Doc: "claim(session, cookie) -> token: take the claim; fails if claimed already; without the cookie -> [cookie]"},
 	{Name: "reclaim", Doc: "reclaim(token) -> true: keep the claim alive, within the claim timeout"},
 	{Name: "unclaim", Doc: "unclaim(token): end the claim"},
 }
 
-// Inventory returns what s serves: its endpoints' methods in dispatch
+// inventory returns what s serves: its groups' methods in dispatch
 // order (then the claim methods, if it serves them; ClaimTimeoutMS is 0
 // otherwise), signals and properties by name.
-func (s *Server) Inventory() Inventory {
-	var inv Inventory
+func (s *Server) inventory() inventory {
+	var inv inventory
 	s.mu.Lock()
 	claimOn := s.claimOn
 	s.mu.Unlock()
 	if claimOn {
 		inv.ClaimTimeoutMS = s.claims.timeout.Milliseconds()
 	}
-	for _, e := range s.endpoints() {
-		for _, m := range e.list() {
-			inv.Methods = append(inv.Methods, MethodInfo{
-				Name: m.name, Namespace: e.Namespace, Version: e.ver.String(), Doc: m.doc,
-				TimeoutMS: m.timeout.Milliseconds(), Claimed: m.claimed,
+	for _, g := range s.groupList() {
+		for _, m := range g.list() {
+			inv.Methods = append(inv.Methods, methodInfo{
+				Name: m.name, Namespace: g.Namespace, Version: g.ver.String(), Doc: m.Doc,
+				TimeoutMS: m.Timeout.Milliseconds(), Claimed: m.Claimed,
 			})
 		}
 	}
@@ -89,17 +89,17 @@ func (s *Server) Inventory() Inventory {
 	}
 	s.mu.Unlock()
 	for _, g := range sigs {
-		inv.Signals = append(inv.Signals, SignalInfo{Name: g.name, Doc: g.doc, Subscribers: g.Subscribers()})
+		inv.Signals = append(inv.Signals, signalInfo{Name: g.name, Doc: g.doc, Subscribers: g.subscribers()})
 	}
-	slices.SortFunc(inv.Signals, func(a, b SignalInfo) int { return strings.Compare(a.Name, b.Name) })
-	slices.SortFunc(inv.Properties, func(a, b PropertyInfo) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(inv.Signals, func(a, b signalInfo) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(inv.Properties, func(a, b propertyInfo) int { return strings.Compare(a.Name, b.Name) })
 	return inv
 }
 
-// handleInventory serves svc.inventory [] -> Inventory.
+// handleInventory serves svc.inventory [] -> inventory.
 func (s *Server) handleInventory(_ context.Context, _ netip.AddrPort, args []msgpack.RawMessage) (any, error) {
 	if err := decodeArgs(args); err != nil {
 		return nil, err
 	}
-	return s.Inventory(), nil
+	return s.inventory(), nil
 }

@@ -18,16 +18,16 @@ import (
 
 func TestInventory(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, simnet.Config{}, service.WithClaimTimeout(3*time.Second))
+		r := newRig(t, simnet.Config{}, service.WithClaims(3*time.Second, nil))
 		deadline := make(chan bool, 1)
 		must(t, r.srv.Handle("set_gain", func(ctx context.Context, _ netip.AddrPort, g float64) error {
 			_, ok := ctx.Deadline()
 			deadline <- ok
 			return nil
-		}, service.Claimed(), service.Doc("set the gain"), service.Timeout(2*time.Second)))
-		must(t, r.srv.Handle("get_gain", answer("1"), service.Doc("the gain")))
-		ctl := &service.Endpoint{Namespace: "control", Version: "2.0"}
-		must(t, ctl.Handle("stop", answer("stopped"), service.Doc("stop the server")))
+		}, service.Method{Claimed: true, Doc: "set the gain", Timeout: 2 * time.Second}))
+		must(t, r.srv.Handle("get_gain", answer("1"), service.Method{Doc: "the gain"}))
+		ctl := &service.Group{Namespace: "control", Version: "2.0"}
+		must(t, ctl.Handle("stop", answer("stopped"), service.Method{Doc: "stop the server"}))
 		must(t, r.srv.Add(ctl))
 		_, err := service.AddProperty(r.srv, service.PropertyDef[float64]{Name: "gain", Doc: "gain in dB", Changed: "gain_changed", Settable: true, Claimed: true})
 		must(t, err)
@@ -103,7 +103,7 @@ func TestInventoryBounds(t *testing.T) {
 			t.Errorf("claim: %v", err)
 		}
 		for i := range 100 {
-			must(t, r.srv.Handle(fmt.Sprintf("m%03d", i), answer("x"), service.Doc(strings.Repeat("d", 100))))
+			must(t, r.srv.Handle(fmt.Sprintf("m%03d", i), answer("x"), service.Method{Doc: strings.Repeat("d", 100)}))
 		}
 		if _, err := r.client.Inventory(bg, r.addr); !errors.Is(err, rpcudp.ErrMessageTooLarge) {
 			t.Errorf("inventory over 8 KiB: %v, want ErrMessageTooLarge", err)

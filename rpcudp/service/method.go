@@ -13,26 +13,23 @@ import (
 // undecoded.
 type handlerFunc func(ctx context.Context, from netip.AddrPort, args []msgpack.RawMessage) (any, error)
 
-// method is one method of an Endpoint.
-type method struct {
-	name    string
-	doc     string
-	timeout time.Duration
-	claimed bool
-	h       rpcudp.HandlerFunc // run on a request made by rpcudp.NewRequest
+// Method describes a method given to Handle; every field is optional.
+type Method struct {
+	// Doc documents the method; the inventory lists it.
+	Doc string
+	// Timeout, if not 0, bounds the handler: its context ends after it.
+	// The inventory lists it, so that callers can size their own
+	// timeouts.
+	Timeout time.Duration
+	// Claimed marks a method that only the holder of the server's claim
+	// may call: its first wire argument is the claim token, which is
+	// checked and removed before the handler sees the others.
+	Claimed bool
 }
 
-// MethodOption describes a method given to Handle.
-type MethodOption func(*method)
-
-// Doc sets the method's documentation, listed by the inventory.
-func Doc(s string) MethodOption { return func(m *method) { m.doc = s } }
-
-// Timeout bounds the handler: its context ends after d. The inventory
-// lists it, so that callers can size their own timeouts.
-func Timeout(d time.Duration) MethodOption { return func(m *method) { m.timeout = d } }
-
-// Claimed marks a method that only the holder of the server's claim may
-// call: its first wire argument is the claim token, which is checked and
-// removed before the handler sees the others.
-func Claimed() MethodOption { return func(m *method) { m.claimed = true } }
+// method is one method of a Group.
+type method struct {
+	Method
+	name string
+	h    rpcudp.HandlerFunc // run on a request made by rpcudp.NewRequest
+}

@@ -8,12 +8,12 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// Endpoint is a set of methods under a namespace and a version, as
-// oslo.messaging's endpoints (not an rpcudp.Endpoint, which is a socket).
-// The zero Namespace is the null namespace, whose methods are also served
-// under their plain names; the zero Version is "1.0". Add it to a Server
-// with Server.Add; methods may be added before or after.
-type Endpoint struct {
+// Group is a set of methods under a namespace and a version, as
+// oslo.messaging's endpoints. The zero Namespace is the null namespace,
+// whose methods are also served under their plain names; the zero
+// Version is "1.0". Add it to a Server with Server.Add; methods may be
+// added before or after.
+type Group struct {
 	Namespace string
 	Version   string // "major.minor" ("2" means "2.0")
 
@@ -30,31 +30,33 @@ type Endpoint struct {
 //
 // (results (R), (error) or none also do; the last argument may be
 // variadic), its arguments decoded from the call's as rpcudp decodes
-// them, or an rpcudp.HandlerFunc. A later Handle with the same name
-// replaces the earlier one.
-func (e *Endpoint) Handle(name string, fn any, opts ...MethodOption) error {
-	if name == "" {
+// them, or an rpcudp.HandlerFunc. md, at most one, describes the method.
+// A later Handle with the same name replaces the earlier one.
+func (g *Group) Handle(name string, fn any, md ...Method) error {
+	switch {
+	case name == "":
 		return fmt.Errorf("%w: empty method name", rpcudp.ErrBadHandler)
-	}
-	if e.Namespace == "" && reserved(name) {
+	case g.Namespace == "" && reserved(name):
 		return fmt.Errorf("%w: %q is the server's own method", rpcudp.ErrBadHandler, name)
+	case len(md) > 1:
+		return fmt.Errorf("%w: %s: more than one Method", rpcudp.ErrBadHandler, name)
 	}
 	h, err := rpcudp.AsHandler(fn)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m := &method{name: name, h: h}
-	for _, o := range opts {
-		o(m)
+	if len(md) == 1 {
+		m.Method = md[0]
 	}
-	e.mu.Lock()
-	e.methods = append(slicesDeleteName(e.methods, name), m)
-	srv := e.srv
-	e.mu.Unlock()
-	if srv != nil && m.claimed {
+	g.mu.Lock()
+	g.methods = append(slicesDeleteName(g.methods, name), m)
+	srv := g.srv
+	g.mu.Unlock()
+	if srv != nil && m.Claimed {
 		srv.useClaims()
 	}
-	if srv != nil && e.Namespace == "" {
+	if srv != nil && g.Namespace == "" {
 		return srv.servePlain(name)
 	}
 	return nil
@@ -80,11 +82,11 @@ func slicesDeleteName(ms []*method, name string) []*method {
 	return out
 }
 
-// lookup returns the endpoint's method called name, or nil.
-func (e *Endpoint) lookup(name string) *method {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, m := range e.methods {
+// lookup returns the group's method called name, or nil.
+func (g *Group) lookup(name string) *method {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.methods {
 		if m.name == name {
 			return m
 		}
@@ -92,11 +94,11 @@ func (e *Endpoint) lookup(name string) *method {
 	return nil
 }
 
-// list returns a copy of the endpoint's methods.
-func (e *Endpoint) list() []*method {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]*method(nil), e.methods...)
+// list returns a copy of the group's methods.
+func (g *Group) list() []*method {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]*method(nil), g.methods...)
 }
 
 // version is a parsed "major.minor".
@@ -104,7 +106,7 @@ type version struct{ major, minor int }
 
 func (v version) String() string { return fmt.Sprintf("%d.%d", v.major, v.minor) }
 
-// compatible reports whether an endpoint at v serves a call asking for
+// compatible reports whether a group at v serves a call asking for
 // want: the same major, a minor at least want's.
 func (v version) compatible(want version) bool {
 	return v.major == want.major && v.minor >= want.minor
@@ -112,9 +114,9 @@ func (v version) compatible(want version) bool {
 
 // parseVersion parses "M", "M.N" (decimal digits only, at most 9 each);
 // "" gives def.
-func parseVersion(s string, def version) (version, error) {
+func parseVersion(s string, def version) (version, bool) {
 	if s == "" {
-		return def, nil
+		return def, true
 	}
 	maj, min, hasMinor := strings.Cut(s, ".")
 	var v version
@@ -122,11 +124,11 @@ func parseVersion(s string, def version) (version, error) {
 	if v.major, ok = parseNum(maj); ok && hasMinor {
 		v.minor, ok = parseNum(min)
 	}
-	if !ok {
-		return version{}, fmt.Errorf("%w: bad version %q (want MAJOR or MAJOR.MINOR)", rpcudp.ErrBadArgs, s)
-	}
-	return v, nil
+	return v, ok
 }
+
+// versionForm is what parseVersion takes, for error messages.
+const versionForm = "(want MAJOR or MAJOR.MINOR)"
 
 // parseNum parses 1 to 9 decimal digits (no sign, no space).
 func parseNum(s string) (int, bool) {
@@ -143,33 +145,33 @@ func parseNum(s string) (int, bool) {
 	return n, true
 }
 
-// anyVersion marks a call that names no version: any endpoint version
-// serves it.
+// anyVersion marks a call that names no version: a group at any
+// version serves it.
 var anyVersion = version{-1, -1}
 
-// find returns the method a call names, from the first endpoint of
+// find returns the method a call names, from the first group of
 // namespace ns with the method at a version compatible with ver ("" for
 // any), or an error saying why there is none.
-func find(eps []*Endpoint, ns, ver, name string) (*method, error) {
-	want, err := parseVersion(ver, anyVersion)
-	if err != nil {
-		return nil, err
+func find(groups []*Group, ns, ver, name string) (*method, error) {
+	want, ok := parseVersion(ver, anyVersion)
+	if !ok {
+		return nil, fmt.Errorf("%w: bad version %q %s", rpcudp.ErrBadArgs, ver, versionForm)
 	}
 	sawNS := false
 	var had []string
-	for _, e := range eps {
-		if e.Namespace != ns {
+	for _, g := range groups {
+		if g.Namespace != ns {
 			continue
 		}
 		sawNS = true
-		m := e.lookup(name)
+		m := g.lookup(name)
 		if m == nil {
 			continue
 		}
-		if want == anyVersion || e.ver.compatible(want) {
+		if want == anyVersion || g.ver.compatible(want) {
 			return m, nil
 		}
-		had = append(had, e.ver.String())
+		had = append(had, g.ver.String())
 	}
 	label := "the null namespace"
 	if ns != "" {

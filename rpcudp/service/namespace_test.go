@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,19 +22,19 @@ func answer(s string) func(context.Context, netip.AddrPort) (string, error) {
 func TestDispatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, simnet.Config{})
-		ctl20 := &service.Endpoint{Namespace: "control", Version: "2.0"}
+		ctl20 := &service.Group{Namespace: "control", Version: "2.0"}
 		must(t, ctl20.Handle("stop", answer("stop 2.0")))
 		must(t, ctl20.Handle("which", answer("first")))
-		ctl23 := &service.Endpoint{Namespace: "control", Version: "2.3"}
+		ctl23 := &service.Group{Namespace: "control", Version: "2.3"}
 		must(t, ctl23.Handle("which", answer("second")))
 		must(t, ctl23.Handle("pause", answer("pause 2.3")))
 		must(t, r.srv.Add(ctl20))
 		must(t, r.srv.Add(ctl23))
 		must(t, r.srv.Handle("test", func(_ context.Context, _ netip.AddrPort, arg any) (any, error) { return arg, nil }))
-		v3 := &service.Endpoint{Version: "3.1"}
+		v3 := &service.Group{Version: "3.1"}
 		must(t, v3.Handle("v3only", answer("v3")))
 		must(t, r.srv.Add(v3))
-		tens := &service.Endpoint{Namespace: "tens", Version: "2.10"}
+		tens := &service.Group{Namespace: "tens", Version: "2.10"}
 		must(t, tens.Handle("m", answer("2.10")))
 		must(t, r.srv.Add(tens))
 		r.srv.Start()
@@ -200,7 +201,7 @@ func TestHandlerErrors(t *testing.T) {
 		if _, err := r.call("claim", "me"); !errors.Is(err, rpcudp.ErrUnknownMethod) {
 			t.Errorf("claim on a server with nothing claimed: %v, want %v", err, rpcudp.ErrUnknownMethod)
 		}
-		must(t, r.srv.Handle("guarded", func(context.Context, netip.AddrPort) error { return nil }, service.Claimed()))
+		must(t, r.srv.Handle("guarded", func(context.Context, netip.AddrPort) error { return nil }, service.Method{Claimed: true}))
 		if _, err := r.call("claim"); !errors.Is(err, rpcudp.ErrBadArgs) {
 			t.Errorf("claim[] once a method is claimed: %v, want %v", err, rpcudp.ErrBadArgs)
 		}
@@ -251,6 +252,27 @@ func TestNotifyReachesMethod(t *testing.T) {
 		must(t, err)
 		if <-seen {
 			t.Fatal("the method saw a request as a notification")
+		}
+	})
+}
+
+// TestBadGroupVersion: a bad Version on a local group is refused by Add
+// with an error that says so, not one that reads as the remote
+// rpcudp.ErrBadArgs; the group serves nothing.
+func TestBadGroupVersion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, simnet.Config{})
+		for _, v := range []string{"x.y", "2.", "-1", "1.2.3", "v2"} {
+			g := &service.Group{Namespace: "control", Version: v}
+			must(t, g.Handle("stop", answer("stop")))
+			err := r.srv.Add(g)
+			if err == nil || errors.Is(err, rpcudp.ErrBadArgs) || !strings.Contains(err.Error(), `bad version "`+v+`"`) {
+				t.Errorf("Add with Version %q: %v", v, err)
+			}
+		}
+		r.srv.Start()
+		if _, err := r.client.Call(bg, r.addr, service.Target{Namespace: "control"}, "stop"); !errors.Is(err, service.ErrNoNamespace) {
+			t.Errorf("a refused group serves: %v", err)
 		}
 	})
 }

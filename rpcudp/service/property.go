@@ -39,7 +39,7 @@ type Property[T any] struct {
 
 // propEntry is what the server needs of a Property of any type.
 type propEntry interface {
-	info() PropertyInfo
+	info() propertyInfo
 	get() any
 	setRaw(ctx context.Context, raw msgpack.RawMessage) error
 }
@@ -103,8 +103,8 @@ func (p *Property[T]) setRaw(ctx context.Context, raw msgpack.RawMessage) error 
 	return p.Set(ctx, v)
 }
 
-func (p *Property[T]) info() PropertyInfo {
-	return PropertyInfo{Name: p.def.Name, Doc: p.def.Doc, Changed: p.def.Changed, Settable: p.def.Settable, Claimed: p.def.Claimed}
+func (p *Property[T]) info() propertyInfo {
+	return propertyInfo{Name: p.def.Name, Doc: p.def.Doc, Changed: p.def.Changed, Settable: p.def.Settable, Claimed: p.def.Claimed}
 }
 
 func (s *Server) property(name string) (propEntry, error) {

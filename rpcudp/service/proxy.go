@@ -27,13 +27,16 @@ type Proxy[T any] struct {
 }
 
 // NewProxy returns a proxy of the property name on the server at addr,
-// subscribed to its change signal with lease (DefaultLease if 0).
+// subscribed to its change signal with lease (30 s if 0).
 func NewProxy[T any](ctx context.Context, c *Client, addr netip.AddrPort, name string, lease time.Duration) (*Proxy[T], error) {
-	inv, err := c.Inventory(ctx, addr)
+	if err := c.open(); err != nil {
+		return nil, err
+	}
+	inv, err := c.inventory(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	var info *PropertyInfo
+	var info *propertyInfo
 	for i := range inv.Properties {
 		if inv.Properties[i].Name == name {
 			info = &inv.Properties[i]
@@ -71,12 +74,6 @@ func (p *Proxy[T]) Get() T {
 // the next change or re-read). If the reader falls behind by more than
 // 64 values, the newest are dropped. It is closed when the proxy ends.
 func (p *Proxy[T]) Changes() <-chan T { return p.ch }
-
-// Set sets the property on the server; token is the claim token ("" for
-// none).
-func (p *Proxy[T]) Set(ctx context.Context, v T, token string) error {
-	return p.c.Set(ctx, p.addr, p.name, v, token)
-}
 
 // Close ends the proxy and its subscription.
 func (p *Proxy[T]) Close() error { return p.sub.Close() }

@@ -85,7 +85,7 @@ func newBigRig(t *testing.T, srvOpts, cliOpts []rpcudp.Option) *bigRig {
 	t.Helper()
 	r := &rig{net: simnet.New(simnet.Config{Latency: reflLatency})}
 	r.srvEP = simEndpoint(t, r.net, farServer, srvOpts...)
-	r.srv = service.New(r.srvEP, service.WithClaimTimeout(5*time.Second))
+	r.srv = service.New(r.srvEP, service.WithClaims(5*time.Second, nil))
 	r.cliEP = simEndpoint(t, r.net, farClient, cliOpts...)
 	var err error
 	if r.client, err = service.NewClient(r.cliEP); err != nil {
@@ -106,12 +106,11 @@ func (b *bigRig) fill(t *testing.T) {
 	s := b.srv
 	for i := range 20 {
 		must(t, s.Handle(fmt.Sprintf("method_%02d", i), func(context.Context, netip.AddrPort) error { return nil },
-			service.Doc(fmt.Sprintf("method_%02d(): documented at some length, as real ones are", i)),
-			service.Timeout(time.Second)))
+			service.Method{Doc: fmt.Sprintf("method_%02d(): documented at some length, as real ones are", i), Timeout: time.Second}))
 	}
 	must(t, s.Handle("dump", func(context.Context, netip.AddrPort) (string, error) {
 		return strings.Repeat("d", bigValue), nil
-	}, service.Doc("dump() -> a large reply")))
+	}, service.Method{Doc: "dump() -> a large reply"}))
 	for i := range 6 {
 		_, err := s.Signal(fmt.Sprintf("signal_%d", i), "a signal, with a doc of some length too")
 		must(t, err)
@@ -368,7 +367,7 @@ func checkEmission(t *testing.T, r *bigRig) {
 		t.Fatalf("emitted to %d subscribers, want 1", n)
 	}
 	var s string
-	if em := <-sub.C(); em.Decode(&s) != nil || len(s) != 2000 {
+	if em := <-sub.C(); len(em.Args) != 1 || rpcudp.Reply(em.Args[0]).Decode(&s) != nil || len(s) != 2000 {
 		t.Errorf("emission %d B (%+v), want 2000", len(s), em.Missed)
 	}
 }

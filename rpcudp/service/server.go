@@ -13,7 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Server serves Endpoints, a claim, signals and properties on one
+// Server serves Groups of methods, a claim, signals and properties on one
 // rpcudp.Endpoint. It is safe for concurrent use. It takes requests only
 // between Start and Stop.
 type Server struct {
@@ -21,8 +21,8 @@ type Server struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	eps     []*Endpoint // in the order added
-	def     *Endpoint   // Handle's endpoint, added on first use
+	groups  []*Group // in the order added
+	def     *Group   // Handle's group, added on first use
 	plain   map[string]bool
 	signals map[string]*Signal
 	props   map[string]propEntry
@@ -43,43 +43,47 @@ type config struct {
 // Option configures a Server.
 type Option func(*config)
 
-// DefaultClaimTimeout is how long a claim lasts without a reclaim.
-const DefaultClaimTimeout = 5 * time.Second
+// defaultClaimTimeout is how long a claim lasts without a reclaim.
+const defaultClaimTimeout = 5 * time.Second
 
-// WithClaimTimeout sets how long a claim lasts without a reclaim
-// (default 5 s).
-func WithClaimTimeout(d time.Duration) Option {
-	return func(c *config) { c.claimTimeout, c.claims = d, true }
-}
-
-// WithReleaseHook sets a function run when a claim ends: lapsed is true
-// when it lapsed for want of a reclaim, false on unclaim. It runs outside
-// the server's locks, on the goroutine that noticed the end (the claim's
-// timer, a request's handler, or Close). A claim that comes meanwhile is
-// granted once it has returned. It must not call Server.Close, which
-// waits for it.
-func WithReleaseHook(fn func(session string, lapsed bool)) Option {
-	return func(c *config) { c.release, c.claims = fn, true }
+// WithClaims makes the server serve a claim (see New): timeout is how
+// long a claim lasts without a reclaim (5 s if 0), and release, if not
+// nil, runs when a claim ends: lapsed is true when it lapsed for want of
+// a reclaim, false on unclaim. release runs outside the server's locks,
+// on the goroutine that noticed the end (the claim's timer, a request's
+// handler, or Close). A claim that comes meanwhile is granted once it has
+// returned. It must not call Server.Close, which waits for it.
+func WithClaims(timeout time.Duration, release func(session string, lapsed bool)) Option {
+	return func(c *config) {
+		if timeout > 0 {
+			c.claimTimeout = timeout
+		}
+		c.release, c.claims = release, true
+	}
 }
 
 // WithLogger sets the logger (default: discard everything).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
-// New returns a server on ep. It registers on ep the Go-only methods
+// New returns a server on ep. It registers on ep this package's error
+// codes (see the package doc) and the Go-only methods
 // svc.call, svc.inventory, svc.get, svc.set, svc.subscribe and
 // svc.unsubscribe; the null namespace's methods are registered under
 // their plain names as they are added; the claim methods (claim, reclaim,
-// unclaim) once the server has something to claim: a claim option
-// (WithClaimTimeout, WithReleaseHook), a Claimed method or a Claimed
-// property. It takes requests once started.
+// unclaim) once the server has something to claim: WithClaims, a
+// Claimed method or a Claimed property. It takes requests once started.
 func New(ep *rpcudp.Endpoint, opts ...Option) *Server {
-	cfg := config{claimTimeout: DefaultClaimTimeout, log: slog.New(slog.DiscardHandler)}
+	cfg := config{claimTimeout: defaultClaimTimeout, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	s := &Server{ep: ep, log: cfg.log, plain: map[string]bool{}, signals: map[string]*Signal{}, props: map[string]propEntry{}}
 	s.claims.timeout, s.claims.release = cfg.claimTimeout, cfg.release
 	rand.Read(s.cookieKey[:])
+	if err := registerErrors(ep); err != nil {
+		// Only an application holding a code of 200-299 makes this fail.
+		s.log.Error("service: error codes not registered: errors.Is fails across the wire", "err", err)
+	}
 	if cfg.claims {
 		s.useClaims()
 	}
@@ -149,13 +153,14 @@ func (s *Server) servePlain(name string) error {
 	return nil
 }
 
-// Handle adds a method to the server's default endpoint (the null
-// namespace, version 1.0), added to the server on first use.
-func (s *Server) Handle(name string, fn any, opts ...MethodOption) error {
+// Handle adds a method to the server's default group (the null
+// namespace, version 1.0), added to the server on first use; see
+// Group.Handle.
+func (s *Server) Handle(name string, fn any, md ...Method) error {
 	s.mu.Lock()
 	def, isNew := s.def, s.def == nil
 	if isNew {
-		def = &Endpoint{}
+		def = &Group{}
 		s.def = def
 	}
 	s.mu.Unlock()
@@ -164,36 +169,36 @@ func (s *Server) Handle(name string, fn any, opts ...MethodOption) error {
 			return err
 		}
 	}
-	return def.Handle(name, fn, opts...)
+	return def.Handle(name, fn, md...)
 }
 
-// Add adds an endpoint. Calls are dispatched to the first endpoint, in
-// the order added, with the method, the namespace and a compatible
-// version.
-func (s *Server) Add(e *Endpoint) error {
-	v, err := parseVersion(e.Version, version{1, 0})
-	if err != nil {
-		return err
+// Add adds a group. Calls are dispatched to the first group, in the
+// order added, with the method, the namespace and a compatible version.
+// A Version that is not "M" or "M.N" is refused here.
+func (s *Server) Add(g *Group) error {
+	v, ok := parseVersion(g.Version, version{1, 0})
+	if !ok {
+		return fmt.Errorf("service: group %s: bad version %q %s", quote(g.Namespace), g.Version, versionForm)
 	}
-	e.mu.Lock()
-	if e.srv != nil {
-		e.mu.Unlock()
-		return fmt.Errorf("service: endpoint %q %s added twice", e.Namespace, e.Version)
+	g.mu.Lock()
+	if g.srv != nil {
+		g.mu.Unlock()
+		return fmt.Errorf("service: group %q %s added twice", g.Namespace, g.Version)
 	}
-	e.srv, e.ver = s, v
-	names, claimed := make([]string, 0, len(e.methods)), false
-	for _, m := range e.methods {
+	g.srv, g.ver = s, v
+	names, claimed := make([]string, 0, len(g.methods)), false
+	for _, m := range g.methods {
 		names = append(names, m.name)
-		claimed = claimed || m.claimed
+		claimed = claimed || m.Claimed
 	}
-	e.mu.Unlock()
+	g.mu.Unlock()
 	if claimed {
 		s.useClaims()
 	}
 	s.mu.Lock()
-	s.eps = append(s.eps, e)
+	s.groups = append(s.groups, g)
 	s.mu.Unlock()
-	if e.Namespace == "" {
+	if g.Namespace == "" {
 		for _, n := range names {
 			if err := s.servePlain(n); err != nil {
 				return err
@@ -203,19 +208,19 @@ func (s *Server) Add(e *Endpoint) error {
 	return nil
 }
 
-func (s *Server) endpoints() []*Endpoint {
+func (s *Server) groupList() []*Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.eps
+	return s.groups
 }
 
 // invoke dispatches a call and runs its method.
 func (s *Server) invoke(ctx context.Context, from netip.AddrPort, ns, ver, name string, args []msgpack.RawMessage) (any, error) {
-	m, err := find(s.endpoints(), ns, ver, name)
+	m, err := find(s.groupList(), ns, ver, name)
 	if err != nil {
 		return nil, err
 	}
-	if m.claimed {
+	if m.Claimed {
 		if len(args) == 0 {
 			return nil, errf(ErrBadToken, name+" needs the claim token as its first argument")
 		}
@@ -228,9 +233,9 @@ func (s *Server) invoke(ctx context.Context, from netip.AddrPort, ns, ver, name 
 		}
 		args = args[1:]
 	}
-	if m.timeout > 0 {
+	if m.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, m.timeout)
+		ctx, cancel = context.WithTimeout(ctx, m.Timeout)
 		defer cancel()
 	}
 	req := rpcudp.NewRequest(from, name, args...)

@@ -13,10 +13,10 @@ import (
 )
 
 // Lease bounds: the server grants a subscriber's asked lease clamped to
-// [MinLease, MaxLease].
+// [minLease, maxLease].
 const (
-	MinLease = time.Second
-	MaxLease = 10 * time.Minute
+	minLease = time.Second
+	maxLease = 10 * time.Minute
 )
 
 const (
@@ -80,11 +80,8 @@ func (s *Server) signal(name string) *Signal {
 	return s.signals[name]
 }
 
-// Name returns the signal's name.
-func (g *Signal) Name() string { return g.name }
-
-// Subscribers returns how many subscribers hold a live lease.
-func (g *Signal) Subscribers() int {
+// subscribers returns how many subscribers hold a live lease.
+func (g *Signal) subscribers() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.pruneLocked(time.Now())
@@ -94,7 +91,7 @@ func (g *Signal) Subscribers() int {
 // subscribe adds or renews a subscription and returns the lease granted
 // and the number of the signal's emissions so far.
 func (g *Signal) subscribe(k subKey, sink string, lease time.Duration) (time.Duration, uint64, error) {
-	lease = min(max(lease, MinLease), MaxLease)
+	lease = min(max(lease, minLease), maxLease)
 	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()

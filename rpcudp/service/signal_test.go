@@ -105,13 +105,13 @@ func TestProxy(t *testing.T) {
 		for _, v := range []float64{2, 3, 4} {
 			must(t, gain.Set(bg, v))
 		}
-		must(t, p.Set(bg, 5, ""))
+		must(t, r.client.Set(bg, r.addr, "gain", 5, ""))
 		for _, want := range []float64{2, 3, 4, 5} {
 			if got := <-p.Changes(); got != want {
 				t.Fatalf("change %v, want %v", got, want)
 			}
 		}
-		if err := p.Set(bg, -1, ""); err == nil {
+		if err := r.client.Set(bg, r.addr, "gain", -1, ""); err == nil {
 			t.Fatal("OnSet did not refuse -1")
 		}
 		// The last emission lost: the next renewal finds the gap.

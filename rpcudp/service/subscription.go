@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// DefaultLease is the lease Subscribe asks for when given none.
-const DefaultLease = 30 * time.Second
+// defaultLease is the lease Subscribe asks for when given none.
+const defaultLease = 30 * time.Second
 
 // emissionBuffer is how many emissions a Subscription holds for its
 // reader; beyond, new ones are dropped (and counted in the next
@@ -33,11 +34,9 @@ type Emission struct {
 	Args   []msgpack.RawMessage
 }
 
-// Decode decodes the emission's arguments into ptrs, exactly one each.
-func (e Emission) Decode(ptrs ...any) error { return decodeArgs(e.Args, ptrs...) }
-
 // Values decodes the arguments into Go values, as rpcudp decodes into
-// an interface.
+// an interface. (To decode one into a type of yours, decode its msgpack:
+// rpcudp.Reply(e.Args[i]).Decode(&v).)
 func (e Emission) Values() ([]any, error) {
 	vs := make([]any, len(e.Args))
 	for i, a := range e.Args {
@@ -49,7 +48,8 @@ func (e Emission) Values() ([]any, error) {
 }
 
 // Subscription receives a signal's emissions from one server and renews
-// its lease in the background until Close or the client's Close.
+// its lease in the background until Close, the client's Close, or its
+// loss (see Err).
 type Subscription struct {
 	c      *Client
 	addr   netip.AddrPort
@@ -64,14 +64,18 @@ type Subscription struct {
 	gap    chan struct{} // a renewal showed emissions lost after the last one received
 
 	in *inbox
+
+	mu  sync.Mutex
+	err error // why C was closed, if not by Close
 }
 
 // Subscribe subscribes to signal on the server at addr, asking for lease
-// (DefaultLease if 0; the server clamps it to [MinLease, MaxLease]), and
-// renews it every third of the lease granted.
+// (30 s if 0; the server clamps it to [1 s, 10 min]), and renews it every
+// third of the lease granted. After the client's Close it fails with
+// ErrClosed, sending nothing.
 func (c *Client) Subscribe(ctx context.Context, addr netip.AddrPort, signal string, lease time.Duration) (*Subscription, error) {
 	if lease <= 0 {
-		lease = DefaultLease
+		lease = defaultLease
 	}
 	sctx, cancel := context.WithCancel(c.ctx)
 	s := &Subscription{
@@ -79,18 +83,22 @@ func (c *Client) Subscribe(ctx context.Context, addr netip.AddrPort, signal stri
 		ctx: sctx, cancel: cancel, done: make(chan struct{}), in: newInbox(),
 		gap: make(chan struct{}, 1),
 	}
-	c.mu.Lock()
-	c.subs[s.id] = s // first, so that no early emission is lost
-	c.mu.Unlock()
+	if err := c.track(s); err != nil { // first, so that no early emission is lost
+		cancel()
+		return nil, err
+	}
+	sent := time.Now()
 	rn, err := s.renew(ctx, lease, rpcudp.CallOptions{})
 	if err == nil {
 		s.in.renewed(rn)
 		s.every = max(rn.lease/3, time.Millisecond)
-		err = c.goBackground(func() { s.loop(lease) })
+		if err = c.goBackground(func() { s.loop(lease, rn.lease, sent) }); err != nil {
+			s.unsubscribe() // the client closed meanwhile
+		}
 	}
 	if err != nil {
 		s.forget()
-		s.end()
+		s.end(nil)
 		close(s.done)
 		return nil, err
 	}
@@ -101,11 +109,23 @@ func (c *Client) Subscribe(ctx context.Context, addr netip.AddrPort, signal stri
 // subscription ends.
 func (s *Subscription) C() <-chan Emission { return s.in.ch }
 
+// Err returns why C was closed: nil while the subscription lives or after
+// its Close; an error wrapping ErrClosed after the client's Close; one
+// wrapping ErrLost when the server no longer has the signal, or no
+// renewal was acknowledged for the lease granted (the server stopped,
+// closed or out of reach: its error is wrapped too, such as ErrStopped
+// or rpcudp.ErrTimeout).
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
 // Close ends the subscription: it stops renewing, tells the server (a
 // notification, best effort: otherwise the lease lapses) and closes C.
 func (s *Subscription) Close() error {
 	s.forget()
-	s.end()
+	s.end(nil)
 	<-s.done
 	return s.unsubscribe()
 }
@@ -123,8 +143,14 @@ func (s *Subscription) forget() {
 	s.c.mu.Unlock()
 }
 
-// end stops the renewals and closes the channel.
-func (s *Subscription) end() {
+// end stops the renewals and closes the channel, saying why (err) if it
+// is the first to end it.
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	if s.err == nil && !s.in.isClosed() {
+		s.err = err
+	}
+	s.mu.Unlock()
 	s.cancel()
 	s.in.close()
 }
@@ -165,9 +191,11 @@ func (s *Subscription) renew(ctx context.Context, lease time.Duration, o rpcudp.
 	return renewal{}, fmt.Errorf("%w: the server refused its own subscribe cookie", rpcudp.ErrMalformed)
 }
 
-// loop renews the lease every s.every until the subscription ends; a
-// signal the server no longer has ends it.
-func (s *Subscription) loop(lease time.Duration) {
+// loop renews the lease every s.every until the subscription ends; it
+// ends the subscription, lost, when the server no longer has the signal
+// or no renewal sent since the last one acknowledged (at acked) has been
+// for the lease granted: the server has dropped it by then.
+func (s *Subscription) loop(lease, granted time.Duration, acked time.Time) {
 	defer close(s.done)
 	t := time.NewTicker(s.every)
 	defer t.Stop()
@@ -177,20 +205,34 @@ func (s *Subscription) loop(lease time.Duration) {
 			return
 		case <-t.C:
 		}
+		sent := time.Now()
 		opts := rpcudp.CallOptions{Timeout: s.every, Retry: &rpcudp.RetryPolicy{Initial: s.every / 8}}
 		rn, err := s.renew(s.ctx, lease, opts)
-		if errors.Is(err, ErrNoSuchSignal) {
-			s.forget()
-			s.end()
+		switch {
+		case err == nil:
+			acked, granted = sent, rn.lease
+			if s.in.renewed(rn) {
+				select {
+				case s.gap <- struct{}{}:
+				default:
+				}
+			}
+		case s.ctx.Err() != nil:
+			return
+		case errors.Is(err, ErrNoSuchSignal):
+			s.lose(err)
+			return
+		case time.Since(acked) >= granted:
+			s.lose(fmt.Errorf("no renewal acknowledged for %v: %w", granted, err))
 			return
 		}
-		if err == nil && s.in.renewed(rn) {
-			select {
-			case s.gap <- struct{}{}:
-			default:
-			}
-		}
 	}
+}
+
+// lose ends the subscription, lost for err.
+func (s *Subscription) lose(err error) {
+	s.forget()
+	s.end(fmt.Errorf("%w: subscription to %s: %w", ErrLost, quote(s.signal), err))
 }
 
 // handleEmit receives an emission: [sub_id, signal, seq, [args...]].
