@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"golang.org/x/time/rate"
 )
 
@@ -88,7 +89,7 @@ func (b *replyBudget) intercept(ctx context.Context, req *rpcudp.Request, next r
 		return nil, b.refuse(req, minReply)
 	}
 	res, err := next(ctx, req)
-	size := rpcudp.HeaderLen + replySize(res, err)
+	size := wire.HeaderLen + replySize(res, err)
 	if !b.allow(from, size) {
 		return nil, b.refuse(req, size)
 	}
@@ -98,7 +99,7 @@ func (b *replyBudget) intercept(ctx context.Context, req *rpcudp.Request, next r
 }
 
 // minReply is the smallest answer: a header and one byte (store's true).
-const minReply = rpcudp.HeaderLen + 1
+const minReply = wire.HeaderLen + 1
 
 // refuse counts a refused answer of size bytes and returns the error that
 // makes rpcudp drop the request without a reply.

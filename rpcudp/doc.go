@@ -45,9 +45,9 @@
 //
 // Requests and notifications carry at most MaxBody (8 KiB) bytes of body,
 // both ways, as in Python; a reply received may fill a UDP datagram
-// (MaxReplyBody), since Python caps only its requests, while a Go handler's
-// reply stays within MaxBody. An endpoint asks for DefaultSocketBuffer
-// (4 MiB) socket buffers (WithSocketBuffers), so that bursts wait in the
+// (65507 bytes of body over IPv4), since Python caps only its requests,
+// while a Go handler's reply stays within MaxBody. An endpoint asks for
+// 4 MiB socket buffers (WithSocketBuffers), so that bursts wait in the
 // kernel, and reports what it was granted and the datagrams the kernel
 // dropped (Linux) in Stats. An idle endpoint holds no read buffer: a UDP
 // socket is read with recvmmsg into buffers taken from a shared pool only
@@ -79,8 +79,7 @@
 //     calls; loopback always is. A reply over the credit is held while the
 //     endpoint pings the address (the built-in rpcudp.ping, or the prover
 //     given to WithAntiAmplification: Python peers do not serve
-//     rpcudp.ping), sent on proof, dropped otherwise (Stats.Drops.Unproven).
-//     Endpoint.Prove asks for a proof on demand;
+//     rpcudp.ping), sent on proof, dropped otherwise (Stats.Drops.Unproven);
 //   - every request, an unknown method's too, passes the interceptors in a
 //     handler slot, and one source gets no more than its share of the
 //     slots while half of them are busy (WithHandlerSlots).

@@ -13,7 +13,7 @@ import (
 type Request struct {
 	From   netip.AddrPort // the sender's address (IPv4-mapped addresses unmapped)
 	Method string         // the wire name
-	ID     MsgID          // the message id
+	ID     [20]byte       // the message id
 	Notify bool           // a notification: no reply will be sent
 
 	nargs  int

@@ -18,7 +18,7 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 		e.drop(&e.stats.malformed, from, err)
 		return job{}, false
 	}
-	notify := h.typ == TypeNotify
+	notify := h.typ == typeNotify
 	name, hf := e.handlers.lookup(method)
 	ref := cacheRef{slot: -1}
 	if !notify && e.cache != nil {
@@ -134,7 +134,7 @@ func (e *Endpoint) takeShare(src sourceKey) bool {
 // checkCache looks a request up in the reply cache: a repeat of an
 // answered request is answered again from it, a repeat of a running one
 // dropped; either way ok is false. A new request gets a reserved slot.
-func (e *Endpoint) checkCache(id MsgID, from netip.AddrPort, body []byte) (ref cacheRef, ok bool) {
+func (e *Endpoint) checkCache(id msgID, from netip.AddrPort, body []byte) (ref cacheRef, ok bool) {
 	bp := e.getBuf()
 	defer e.putBuf(bp)
 	st, ref, reply := e.cache.begin(id, from, body, *bp)
@@ -146,7 +146,7 @@ func (e *Endpoint) checkCache(id MsgID, from netip.AddrPort, body []byte) (ref c
 		}
 		return ref, false
 	case cacheRunning:
-		e.drop(&e.stats.duplicate, from, fmt.Errorf("request %s is still running", id))
+		e.drop(&e.stats.duplicate, from, fmt.Errorf("request %x is still running", id))
 		return ref, false
 	}
 	return ref, true
@@ -232,19 +232,19 @@ func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
 	defer e.putBuf(bp)
 	b := *bp
 	if err == nil {
-		b = append(b, TypeResponse)
+		b = append(b, typeResponse)
 		b = append(b, req.ID[:]...)
 		b, err = e.encodeResult(b, req, result)
 		switch {
 		case err != nil:
 			err = fmt.Errorf("%w: encode reply (%T): %w", ErrHandler, result, err)
-		case len(b)-HeaderLen > MaxBody:
-			err = fmt.Errorf("%w: %s reply body is %d bytes (limit %d)", ErrMessageTooLarge, req.Method, len(b)-HeaderLen, MaxBody)
+		case len(b)-headerLen > MaxBody:
+			err = fmt.Errorf("%w: %s reply body is %d bytes (limit %d)", ErrMessageTooLarge, req.Method, len(b)-headerLen, MaxBody)
 		}
 	}
 	if err != nil {
 		e.log.Debug("rpcudp: handler failed", "from", req.From, "method", req.Method, "err", err)
-		b = appendErrorReply(b[:0], req.ID, codeOf(err), req.Method, err.Error())
+		b = appendErrorReply(b[:0], req.ID, e.codeOf(err), req.Method, err.Error())
 		e.stats.errReps.Add(1)
 	}
 	e.cache.finish(ref, b)
@@ -273,21 +273,6 @@ func (e *Endpoint) invoke(hf HandlerFunc, req *Request) (result any, err error) 
 		}
 	}()
 	return hf(e.baseCtx, req)
-}
-
-func codeOf(err error) ErrorCode {
-	switch {
-	case errors.Is(err, ErrHandlerPanic):
-		return CodePanic
-	case errors.Is(err, ErrBadArgs):
-		return CodeBadArgs
-	case errors.Is(err, ErrMessageTooLarge):
-		return CodeReplyTooLarge
-	case errors.Is(err, ErrUnknownMethod):
-		return CodeUnknownMethod
-	default:
-		return CodeHandlerError
-	}
 }
 
 // sourceSlots shares the handler slots fairly between sources: while half

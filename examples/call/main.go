@@ -99,7 +99,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.DurationVar(&o.timeout, "timeout", rpcudp.DefaultTimeout, "how long to wait for the reply")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for the reply")
 	fs.DurationVar(&o.retry, "retry", 0, "resend the request after this long, doubling (0: never, as Python)")
 	fs.StringVar(&o.listen, "listen", "", "local UDP address to call from (default: any, of the server's family)")
 	fs.BoolVar(&o.list, "list", false, "print the methods a Go server serves")
@@ -133,7 +133,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	o.addr = rest[0]
 	switch {
 	case o.list:
-		o.method = rpcudp.MethodsMethod
+		o.method = "rpcudp.methods" // the built-in introspection method
 	case o.watch == "":
 		o.method, o.args = rest[1], rest[2:]
 	}
@@ -182,12 +182,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	ep, err := rpcudp.Listen(ctx, listenAddr(o.listen, to), rpcudp.WithTimeout(o.timeout),
-		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: o.retry}), rpcudp.WithoutIntrospection())
+		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: o.retry}))
 	if err != nil {
 		fmt.Fprintln(stderr, "call:", err)
 		return exitUsage
 	}
 	defer ep.Close()
+	ep.Unhandle("rpcudp.methods") // a client: nothing to introspect
 	if o.watch == "" && o.target == (service.Target{}) {
 		reply, err := ep.Call(ctx, to, o.method, callArgs...)
 		return report(o, reply, err, stdout, stderr)

@@ -19,7 +19,7 @@ type method struct {
 	doc     string
 	timeout time.Duration
 	claimed bool
-	h       rpcudp.HandlerFunc // run on a request made by rpcudp.NewRequest
+	h       func(context.Context, *rpcudp.Request, string, []msgpack.RawMessage) (any, error) // rpcudp.Adapt's
 }
 
 // MethodOption describes a method given to Handle.

@@ -39,7 +39,7 @@ func (e *Endpoint) Handle(name string, fn any, opts ...MethodOption) error {
 	if e.Namespace == "" && reserved(name) {
 		return fmt.Errorf("%w: %q is the server's own method", rpcudp.ErrBadHandler, name)
 	}
-	h, err := rpcudp.AsHandler(fn)
+	h, err := rpcudp.Adapt(fn)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
