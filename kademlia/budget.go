@@ -10,6 +10,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
+	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/time/rate"
 )
 
@@ -59,13 +60,11 @@ func newReplyBudget(cfg Config) *replyBudget {
 }
 
 // options returns the endpoint options that install the budget: its
-// interceptor, and no reply cache, since an answer from rpcudp's reply
-// cache (a repeat of a request: same message id, same claimed source)
-// would pass no interceptor, so one spoofed datagram sent again and again
-// would draw its answer each time. Without the cache a repeated request
-// runs its handler again, as every Python peer does (every Kademlia RPC
-// is idempotent). A rpcudp.WithReplyCache in Config.RPCOptions turns the
-// cache back on.
+// interceptor, and no reply cache: a repeated request runs its handler
+// again, as every Python peer does (every Kademlia RPC is idempotent). A
+// rpcudp.WithReplyCache in Config.RPCOptions turns the cache back on; an
+// answer from it (a repeat: same message id, same claimed source) passes
+// the interceptor too, as a msgpack.RawMessage, and draws on the budget.
 func (b *replyBudget) options() []rpcudp.Option {
 	if b == nil {
 		return nil
@@ -166,6 +165,8 @@ func replySize(res any, err error) int {
 		return 16 + len(err.Error())
 	}
 	switch v := res.(type) {
+	case msgpack.RawMessage: // an answer from rpcudp's reply cache
+		return len(v)
 	case []byte: // ping: our id
 		return binSize(len(v))
 	case bool: // store

@@ -86,5 +86,16 @@
 //
 // Calls time out after 5 seconds by default, like Python's. Retries (off by
 // default) resend the same message id; the serving side answers a repeated
-// id from a short-lived reply cache instead of running the handler twice.
+// id from a short-lived reply cache instead of running the handler twice
+// (after the interceptors, like any request).
+//
+// # Contexts
+//
+// A nil context is context.Background() wherever this package takes one.
+// Listen's context covers opening the socket only (an already cancelled
+// one fails Listen): once Listen returns, the endpoint serves until Close,
+// whatever becomes of that context. A call's context bounds that call
+// (its deadline, when earlier than the timeout, is the call's) and may
+// carry per-call options (WithCallOptions). Handlers get a context that
+// Shutdown cancels when it gives up waiting for them.
 package rpcudp

@@ -57,8 +57,15 @@ type Endpoint struct {
 }
 
 // Listen opens a UDP socket on addr ("127.0.0.1:0", "[::1]:0",
-// "0.0.0.0:8468", ...) and returns an endpoint serving on it.
+// "0.0.0.0:8468", ...) and returns an endpoint serving on it. ctx covers
+// opening the socket only, as for net.ListenConfig (a nil ctx is
+// context.Background(); an already cancelled one fails Listen with its
+// error): the endpoint then serves until Close, whatever becomes of ctx.
 func Listen(ctx context.Context, addr string, opts ...Option) (*Endpoint, error) {
+	ctx = orBackground(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("rpcudp: listen %s: %w", addr, err)
+	}
 	var lc net.ListenConfig
 	conn, err := lc.ListenPacket(ctx, "udp", addr)
 	if err != nil {
@@ -268,7 +275,7 @@ func (e *Endpoint) Close() error {
 // context is cancelled and Shutdown returns ctx's error after they return.
 // Calling it again returns the first call's result.
 func (e *Endpoint) Shutdown(ctx context.Context) error {
-	e.shutOnce.Do(func() { e.shutErr = e.shutdown(ctx) })
+	e.shutOnce.Do(func() { e.shutErr = e.shutdown(orBackground(ctx)) })
 	return e.shutErr
 }
 

@@ -31,7 +31,7 @@ var (
 	// unchecked.)
 	ErrInvalidUTF8 = errors.New("rpcudp: string is not valid UTF-8 (send bytes as []byte)")
 	// ErrTooManyPending: the endpoint already has its maximum number of
-	// calls waiting for replies; nothing was sent.
+	// calls (65536) waiting for replies; nothing was sent.
 	ErrTooManyPending = errors.New("rpcudp: too many pending calls")
 	// ErrRateLimited is returned by an interceptor (such as RateLimit) to
 	// have a request dropped without a reply; it is counted in

@@ -33,8 +33,9 @@ type handlerTable struct {
 	direct       bool // no interceptors: typed handlers may pack their results
 
 	// The built-ins for names not in m, wrapped by the interceptors like
-	// any handler: pingMethod's, and the unknown method's.
-	ping, unknown HandlerFunc
+	// any handler: pingMethod's, the unknown method's, and the reply
+	// cache's, which answers a repeat with its cached reply.
+	ping, unknown, cached HandlerFunc
 }
 
 func (t *handlerTable) init(in []Interceptor) {
@@ -44,6 +45,9 @@ func (t *handlerTable) init(in []Interceptor) {
 	t.m.Store(&m)
 	t.ping = t.wrap(func(context.Context, *Request) (any, error) { return nil, nil })
 	t.unknown = t.wrap(func(context.Context, *Request) (any, error) { return nil, unknownMethodError{} })
+	t.cached = t.wrap(func(_ context.Context, req *Request) (any, error) {
+		return msgpack.RawMessage(req.body[headerLen:]), nil
+	})
 }
 
 // unknownMethodError is the unknown-method handler's error: it matches

@@ -155,6 +155,13 @@ func WithHandlerSlots(n int) Option {
 // replies, at most 8 MiB of them, each kept for 30 s). Size it for the
 // requests a server sees within its callers' timeout. A size of 0 turns
 // the cache off.
+//
+// A repeat answered from the cache passes the interceptors as a fresh
+// request does (it takes a handler slot too), so that a rate limit or a
+// reply budget applies to repeats: the handler they wrap returns the
+// cached reply body as a msgpack.RawMessage without running, and the
+// cached reply goes out unless an interceptor refuses (an error wrapping
+// ErrRateLimited drops it; another error is sent as an error reply).
 func WithReplyCache(size int, ttl time.Duration) Option {
 	return func(c *config) {
 		c.cacheSize = max(size, 0)

@@ -21,10 +21,15 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	notify := h.typ == typeNotify
 	name, hf := e.handlers.lookup(method)
 	ref := cacheRef{slot: -1}
+	var cached *[]byte // a repeat's cached reply
 	if !notify && e.cache != nil {
 		var ok bool
-		if ref, ok = e.checkCache(h.id, from, body); !ok {
+		if ref, cached, ok = e.checkCache(h.id, from, body); !ok {
 			return job{}, false
+		}
+		if cached != nil {
+			defer e.putBuf(cached)
+			hf = e.handlers.cached
 		}
 	}
 	src := sourceOf(from)
@@ -47,6 +52,10 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	req.Method = name
 	req.args = append(req.args[:0], args...)
 	req.direct = e.handlers.direct
+	req.cached = cached != nil
+	if req.cached {
+		req.body = append(req.body[:0], *cached...)
+	}
 	return job{hf: hf, req: req, ref: ref, src: src}, true
 }
 
@@ -131,25 +140,25 @@ func (e *Endpoint) takeShare(src sourceKey) bool {
 	}
 }
 
-// checkCache looks a request up in the reply cache: a repeat of an
-// answered request is answered again from it, a repeat of a running one
-// dropped; either way ok is false. A new request gets a reserved slot.
-func (e *Endpoint) checkCache(id msgID, from netip.AddrPort, body []byte) (ref cacheRef, ok bool) {
+// checkCache looks a request up in the reply cache. A repeat of an
+// answered request returns the cached reply (in a buffer of getBuf's), to
+// be answered again in a handler slot, after the interceptors (so that a
+// rate limit or a reply budget applies to repeats too); a repeat of a
+// running one is dropped (ok false). A new request gets a reserved slot.
+func (e *Endpoint) checkCache(id msgID, from netip.AddrPort, body []byte) (ref cacheRef, cached *[]byte, ok bool) {
 	bp := e.getBuf()
-	defer e.putBuf(bp)
 	st, ref, reply := e.cache.begin(id, from, body, *bp)
 	switch st {
 	case cacheAnswered:
-		e.stats.cacheHits.Add(1)
-		if err := e.sendReply(reply, from); err != nil {
-			e.log.Debug("rpcudp: cached reply not sent", "to", from, "err", err)
-		}
-		return ref, false
+		*bp = reply
+		return ref, bp, true
 	case cacheRunning:
 		e.drop(&e.stats.duplicate, from, fmt.Errorf("request %x is still running", id))
-		return ref, false
+		e.putBuf(bp)
+		return ref, nil, false
 	}
-	return ref, true
+	e.putBuf(bp)
+	return ref, nil, true
 }
 
 // job is one request holding a handler slot.
@@ -211,9 +220,10 @@ func (e *Endpoint) run(j job) {
 // serve runs one handler in its slot and sends its answer: the reply, or
 // for Go callers an error reply.
 func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
-	if req.Notify {
+	switch {
+	case req.Notify:
 		e.stats.notifications.Add(1)
-	} else {
+	case !req.cached:
 		e.stats.requests.Add(1)
 	}
 	result, err := e.invoke(hf, req)
@@ -225,6 +235,13 @@ func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
 	if req.Notify {
 		if err != nil {
 			e.log.Debug("rpcudp: notification handler failed", "from", req.From, "method", req.Method, "err", err)
+		}
+		return
+	}
+	if req.cached && err == nil {
+		e.stats.cacheHits.Add(1)
+		if err := e.sendReply(req.body, req.From); err != nil {
+			e.log.Debug("rpcudp: cached reply not sent", "to", req.From, "err", err)
 		}
 		return
 	}
