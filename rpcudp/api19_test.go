@@ -162,7 +162,7 @@ type withChan struct {
 
 type trustedChan struct{ c chan int }
 
-func (trustedChan) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.EncodeNil() }
+func (trustedChan) EncodeMsgpack(enc *msgpack.Encoder) error  { return enc.EncodeNil() }
 func (*trustedChan) DecodeMsgpack(dec *msgpack.Decoder) error { return dec.Skip() }
 
 type list struct {
