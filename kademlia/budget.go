@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
+	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/time/rate"
 )
 
@@ -58,13 +60,11 @@ func newReplyBudget(cfg Config) *replyBudget {
 }
 
 // options returns the endpoint options that install the budget: its
-// interceptor, and no reply cache, since an answer from rpcudp's reply
-// cache (a repeat of a request: same message id, same claimed source)
-// would pass no interceptor, so one spoofed datagram sent again and again
-// would draw its answer each time. Without the cache a repeated request
-// runs its handler again, as every Python peer does (every Kademlia RPC
-// is idempotent). A rpcudp.WithReplyCache in Config.RPCOptions turns the
-// cache back on.
+// interceptor, and no reply cache: a repeated request runs its handler
+// again, as every Python peer does (every Kademlia RPC is idempotent). A
+// rpcudp.WithReplyCache in Config.RPCOptions turns the cache back on; an
+// answer from it (a repeat: same message id, same claimed source) passes
+// the interceptor too, as a msgpack.RawMessage, and draws on the budget.
 func (b *replyBudget) options() []rpcudp.Option {
 	if b == nil {
 		return nil
@@ -88,7 +88,7 @@ func (b *replyBudget) intercept(ctx context.Context, req *rpcudp.Request, next r
 		return nil, b.refuse(req, minReply)
 	}
 	res, err := next(ctx, req)
-	size := rpcudp.HeaderLen + replySize(res, err)
+	size := wire.HeaderLen + replySize(res, err)
 	if !b.allow(from, size) {
 		return nil, b.refuse(req, size)
 	}
@@ -98,7 +98,7 @@ func (b *replyBudget) intercept(ctx context.Context, req *rpcudp.Request, next r
 }
 
 // minReply is the smallest answer: a header and one byte (store's true).
-const minReply = rpcudp.HeaderLen + 1
+const minReply = wire.HeaderLen + 1
 
 // refuse counts a refused answer of size bytes and returns the error that
 // makes rpcudp drop the request without a reply.
@@ -165,6 +165,8 @@ func replySize(res any, err error) int {
 		return 16 + len(err.Error())
 	}
 	switch v := res.(type) {
+	case msgpack.RawMessage: // an answer from rpcudp's reply cache
+		return len(v)
 	case []byte: // ping: our id
 		return binSize(len(v))
 	case bool: // store

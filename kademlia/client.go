@@ -59,7 +59,7 @@ func (n *Node) pingAddr(ctx context.Context, addr netip.AddrPort) (ID, error) {
 
 // callFindNode asks c for the contacts closest to target.
 func (n *Node) callFindNode(ctx context.Context, c Contact, target ID) ([]Contact, error) {
-	r, err := n.ep.CallWith(ctx, n.queryOpts, c.Addr, methodFindNode, n.id[:], target[:])
+	r, err := n.ep.Call(rpcudp.WithCallOptions(ctx, n.queryOpts), c.Addr, methodFindNode, n.id[:], target[:])
 	var cs []Contact
 	if err == nil {
 		cs, err = n.parseContacts(r, c.Addr.Addr())
@@ -74,7 +74,7 @@ func (n *Node) callFindNode(ctx context.Context, c Contact, target ID) ([]Contac
 // callFindValue asks c for the value under key, or the contacts closest to
 // it.
 func (n *Node) callFindValue(ctx context.Context, c Contact, key ID) (Value, bool, []Contact, error) {
-	r, err := n.ep.CallWith(ctx, n.queryOpts, c.Addr, methodFindValue, n.id[:], key[:])
+	r, err := n.ep.Call(rpcudp.WithCallOptions(ctx, n.queryOpts), c.Addr, methodFindValue, n.id[:], key[:])
 	var (
 		v     Value
 		found bool

@@ -36,10 +36,10 @@ func recordedArgs(t testing.TB) [][]byte {
 	for _, v := range loadVectorList(t) {
 		for _, h := range []string{v.Hex, v.RequestHex} {
 			b := unhexOK(h)
-			if len(b) <= rpcudp.HeaderLen || b[0] != rpcudp.TypeRequest {
+			if len(b) <= wire.HeaderLen || b[0] != wire.TypeRequest {
 				continue
 			}
-			if _, args, ok := splitRequestBody(b[rpcudp.HeaderLen:]); ok {
+			if _, args, ok := splitRequestBody(b[wire.HeaderLen:]); ok {
 				out = append(out, args)
 			}
 		}
@@ -51,8 +51,8 @@ func recordedArgs(t testing.TB) [][]byte {
 func recordedReplies(t testing.TB) [][]byte {
 	var out [][]byte
 	for _, v := range loadVectorList(t) {
-		if b := unhexOK(v.Hex); len(b) > rpcudp.HeaderLen && b[0] == rpcudp.TypeResponse {
-			out = append(out, b[rpcudp.HeaderLen:])
+		if b := unhexOK(v.Hex); len(b) > wire.HeaderLen && b[0] == wire.TypeResponse {
+			out = append(out, b[wire.HeaderLen:])
 		}
 	}
 	return out
@@ -100,8 +100,8 @@ func splitRequestBody(body []byte) (method string, args []byte, ok bool) {
 
 // requestDatagram builds a request datagram: type, id, [method, args]
 // with args the raw msgpack given.
-func requestDatagram(id rpcudp.MsgID, method string, args []byte) []byte {
-	b := append([]byte{rpcudp.TypeRequest}, id[:]...)
+func requestDatagram(id [20]byte, method string, args []byte) []byte {
+	b := append([]byte{wire.TypeRequest}, id[:]...)
 	b = append(b, 0x92, 0xa0|byte(len(method)))
 	b = append(b, method...)
 	return append(b, args...)
@@ -169,7 +169,7 @@ func (r *fuzzRig) roundTrip(t *testing.T, method string, args []byte) {
 		return // refused before dispatch (rpcudp's own fuzzing covers that)
 	}
 	r.seq++
-	var reqID, fenceID rpcudp.MsgID
+	var reqID, fenceID [20]byte
 	binary.BigEndian.PutUint64(reqID[12:], r.seq)
 	fenceID = reqID
 	fenceID[0] = 0xfe
@@ -224,7 +224,7 @@ func (r *fuzzRig) read(t *testing.T, deadline time.Time) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 && r.buf[0] == rpcudp.TypeRequest {
+		if n > 0 && r.buf[0] == wire.TypeRequest {
 			continue
 		}
 		return r.buf[:n]
@@ -235,28 +235,28 @@ func (r *fuzzRig) read(t *testing.T, deadline time.Time) []byte {
 // well-formed answer. It fails the target for a handler panic, an error
 // code a handler should not produce, or a successful answer that breaks
 // the protocol.
-func (r *fuzzRig) check(t *testing.T, method string, args []byte, reqID rpcudp.MsgID, b []byte) (rpcudp.MsgID, bool) {
-	var id rpcudp.MsgID
-	if len(b) < rpcudp.HeaderLen+1 {
+func (r *fuzzRig) check(t *testing.T, method string, args []byte, reqID [20]byte, b []byte) ([20]byte, bool) {
+	var id [20]byte
+	if len(b) < wire.HeaderLen+1 {
 		t.Fatalf("%s: short answer %x", method, b)
 	}
-	copy(id[:], b[1:rpcudp.HeaderLen])
-	body := b[rpcudp.HeaderLen:]
+	copy(id[:], b[1:wire.HeaderLen])
+	body := b[wire.HeaderLen:]
 	switch b[0] {
-	case rpcudp.TypeError:
+	case wire.TypeError:
 		// [code, method, message]: code is a positive fixint.
 		if len(body) < 2 || body[0] != 0x93 {
 			t.Fatalf("%s: malformed error reply %x", method, b)
 		}
 		switch code := rpcudp.ErrorCode(body[1]); code {
-		case rpcudp.CodeBadArgs, rpcudp.CodeHandlerError:
-		case rpcudp.CodePanic:
+		case 3, 1: // rpcudp's codes for ErrBadArgs, ErrHandler
+		case 4: // ErrHandlerPanic
 			t.Fatalf("%s handler panicked on args %x: %q", method, args, body)
 		default:
 			t.Fatalf("%s: unexpected error code %d for args %x: %q", method, code, args, body)
 		}
 		return id, true
-	case rpcudp.TypeResponse:
+	case wire.TypeResponse:
 	default:
 		t.Fatalf("%s: answer of type %#x", method, b[0])
 	}

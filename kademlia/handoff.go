@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"golang.org/x/time/rate"
 )
 
@@ -123,7 +124,7 @@ func (n *Node) heldKeys(keep func(ID) bool) ([]ID, error) {
 // within QueryTimeout (so the node's retry policy sends the ping at most
 // twice, 400 ms apart, by default).
 func (n *Node) proves(ctx context.Context, c Contact) bool {
-	r, err := n.ep.CallWith(ctx, n.queryOpts, c.Addr, methodPing, n.id[:])
+	r, err := n.ep.Call(rpcudp.WithCallOptions(ctx, n.queryOpts), c.Addr, methodPing, n.id[:])
 	if err != nil {
 		return false
 	}
@@ -159,7 +160,7 @@ func (n *Node) sendHandOff(ctx context.Context, c Contact, items []StoredItem) {
 // storeRequestSize is the size of the datagram of a store request for v:
 // header, ["store", [sender, key, value]].
 func storeRequestSize(v Value) int {
-	return rpcudp.HeaderLen + 1 + strSize(len(methodStore)) + 1 + 2*binSize(IDLen) + v.Len()
+	return wire.HeaderLen + 1 + strSize(len(methodStore)) + 1 + 2*binSize(IDLen) + v.Len()
 }
 
 // handOffBudget is the token bucket of Config.HandOffBytesPerSecond (nil:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
 // handOffFlood is what ten pings with fresh ids drew from a node holding
@@ -69,7 +70,7 @@ func runHandOffFlood(t *testing.T, cfg Config, values int) (f handOffFlood) {
 			if _, err := ep.Call(context.Background(), n.Addr(), methodPing, id[:]); err != nil {
 				t.Fatal(err)
 			}
-			f.pingBytes += int64(rpcudp.HeaderLen + 1 + strSize(len(methodPing)) + 1 + binSize(IDLen))
+			f.pingBytes += int64(wire.HeaderLen + 1 + strSize(len(methodPing)) + 1 + binSize(IDLen))
 		}
 		for range peers {
 			<-welcomed

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -55,12 +56,12 @@ func processCPU(t testing.TB) time.Duration {
 
 // spoofedPing is a ping datagram claiming sender.
 func spoofedPing(rng *rand.Rand, sender ID) []byte {
-	var id rpcudp.MsgID
+	var id [20]byte
 	for i := range id {
 		id[i] = byte(rng.Uint32())
 	}
 	body, _ := msgpack.Marshal([]any{methodPing, []any{sender[:]}})
-	return append(append([]byte{rpcudp.TypeRequest}, id[:]...), body...)
+	return append(append([]byte{wire.TypeRequest}, id[:]...), body...)
 }
 
 // runFreshIDPings runs s on simnet in virtual time: 300 pings with fresh

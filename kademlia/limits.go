@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
 // The ranges a Config (and a State file) must keep to: numbers that would
@@ -32,7 +33,7 @@ const (
 	defaultReplySources = 4096
 	// maxDatagram is the largest datagram rpcudp sends: a budget's bucket
 	// holds at least that much, so that every answer can fit.
-	maxDatagram = rpcudp.HeaderLen + rpcudp.MaxBody
+	maxDatagram = wire.HeaderLen + rpcudp.MaxBody
 )
 
 // ErrBadConfig: a Config field (or a State file's number) is out of range.

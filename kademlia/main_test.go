@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"go.uber.org/goleak"
 )
 
@@ -96,11 +97,15 @@ func (p *fakePeer) contact() Contact { return Contact{ID: p.id, Addr: p.ep.Local
 
 func newFakePeer(t testing.TB, id ID, handlers map[string]rpcudp.HandlerFunc) *fakePeer {
 	t.Helper()
-	ep, err := rpcudp.Listen(context.Background(), "127.0.0.1:0", rpcudp.WithShutdownTimeout(time.Second))
+	ep, err := rpcudp.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ep.Close() })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		ep.Shutdown(ctx)
+	})
 	p := &fakePeer{ep: ep, id: id}
 	if _, ok := handlers[methodPing]; !ok {
 		ep.Handle(methodPing, rpcudp.HandlerFunc(func(context.Context, *rpcudp.Request) (any, error) {
@@ -292,7 +297,7 @@ func (p *rawPeer) reply(reqs *[][]byte) []byte {
 	p.t.Helper()
 	for {
 		b := p.read()
-		if len(b) > 0 && b[0] == rpcudp.TypeRequest {
+		if len(b) > 0 && b[0] == wire.TypeRequest {
 			if reqs != nil {
 				*reqs = append(*reqs, b)
 			}

@@ -7,8 +7,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -29,15 +29,15 @@ type pyPeer struct {
 
 // request sends [method, [our id, args...]] to to under a fresh id and
 // returns the id and the datagram's size.
-func (p *pyPeer) request(t *testing.T, to netip.AddrPort, method string, args ...any) (rpcudp.MsgID, int) {
+func (p *pyPeer) request(t *testing.T, to netip.AddrPort, method string, args ...any) ([20]byte, int) {
 	t.Helper()
-	var id rpcudp.MsgID
+	var id [20]byte
 	copy(id[:], RandomID().Bytes())
 	body, err := msgpack.Marshal([]any{method, append([]any{p.id[:]}, args...)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := append(append([]byte{rpcudp.TypeRequest}, id[:]...), body...)
+	d := append(append([]byte{wire.TypeRequest}, id[:]...), body...)
 	if _, err := p.conn.WriteToUDPAddrPort(d, to); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func (p *pyPeer) request(t *testing.T, to netip.AddrPort, method string, args ..
 // await reads until the response to id arrives or wait ends, answering
 // the node's pings meanwhile, and returns the response, the pings that
 // came and the bytes of every datagram received.
-func (p *pyPeer) await(t *testing.T, id rpcudp.MsgID, wait time.Duration) (resp []byte, pings, got int) {
+func (p *pyPeer) await(t *testing.T, id [20]byte, wait time.Duration) (resp []byte, pings, got int) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	buf := make([]byte, 9000)
@@ -60,13 +60,13 @@ func (p *pyPeer) await(t *testing.T, id rpcudp.MsgID, wait time.Duration) (resp 
 		b := buf[:n]
 		got += n
 		switch {
-		case b[0] == rpcudp.TypeResponse && bytes.Equal(b[1:rpcudp.HeaderLen], id[:]):
-			return bytes.Clone(b[rpcudp.HeaderLen:]), pings, got
-		case b[0] == rpcudp.TypeRequest && bytes.Contains(b, []byte(methodPing)):
+		case b[0] == wire.TypeResponse && bytes.Equal(b[1:wire.HeaderLen], id[:]):
+			return bytes.Clone(b[wire.HeaderLen:]), pings, got
+		case b[0] == wire.TypeRequest && bytes.Contains(b, []byte(methodPing)):
 			pings++
 			if p.answer {
 				body, _ := msgpack.Marshal(p.id[:])
-				reply := append(append([]byte{rpcudp.TypeResponse}, b[1:rpcudp.HeaderLen]...), body...)
+				reply := append(append([]byte{wire.TypeResponse}, b[1:wire.HeaderLen]...), body...)
 				p.conn.WriteTo(reply, from)
 			}
 		}

@@ -46,7 +46,7 @@ func pyServerNode(t *testing.T) *Node {
 
 // stunReply is the datagram Python sends for stun: [ip, port] under id.
 func stunReply(msgid []byte, from netip.AddrPort) []byte {
-	b := append([]byte{rpcudp.TypeResponse}, msgid...)
+	b := append([]byte{wire.TypeResponse}, msgid...)
 	ip := from.Addr().String()
 	b = append(b, 0x92, 0xa0|byte(len(ip)))
 	b = append(b, ip...)
@@ -129,12 +129,12 @@ func TestPythonRequests(t *testing.T) {
 			if tt.check == nil {
 				// Not a Kademlia method: Python stays silent; we answer Go
 				// callers with an error reply, which Python ignores.
-				if r[0] != rpcudp.TypeError {
+				if r[0] != wire.TypeError {
 					t.Fatalf("reply type %#x, want error reply", r[0])
 				}
 				return
 			}
-			if r[0] != rpcudp.TypeResponse {
+			if r[0] != wire.TypeResponse {
 				t.Fatalf("reply type %#x: %x", r[0], r)
 			}
 			tt.check(t, p, req, r[21:])
@@ -195,20 +195,20 @@ func TestPythonWelcomeStore(t *testing.T) {
 	// (The routing table may ping the newcomer too: every ping is
 	// answered.)
 	isPing := func(m []byte) bool {
-		return len(m) > 21 && m[0] == rpcudp.TypeRequest && bytes.HasPrefix(m[21:], []byte{0x92, 0xa4, 'p', 'i', 'n', 'g'})
+		return len(m) > 21 && m[0] == wire.TypeRequest && bytes.HasPrefix(m[21:], []byte{0x92, 0xa4, 'p', 'i', 'n', 'g'})
 	}
 	for isPing(reqs[0]) {
 		req := unhex(t, ping.RequestHex)
 		claimed := req[len(req)-IDLen:]
-		p.send(n.Addr(), append(append([]byte{rpcudp.TypeResponse}, reqs[0][1:21]...), append([]byte{0xc4, IDLen}, claimed...)...))
+		p.send(n.Addr(), append(append([]byte{wire.TypeResponse}, reqs[0][1:21]...), append([]byte{0xc4, IDLen}, claimed...)...))
 		reqs[0] = p.read()
 	}
 	side := unhex(t, vecs["ping_reply_side_request"].Hex)
-	if got := reqs[0]; got[0] != rpcudp.TypeRequest || !bytes.Equal(got[21:], side[21:]) {
+	if got := reqs[0]; got[0] != wire.TypeRequest || !bytes.Equal(got[21:], side[21:]) {
 		t.Fatalf("welcome store\n got %x\nwant %x (any message id)", got, side)
 	}
 	// Answer it as Python would; the node now knows the peer answers.
-	p.send(n.Addr(), append(append([]byte{rpcudp.TypeResponse}, reqs[0][1:21]...), 0xc3))
+	p.send(n.Addr(), append(append([]byte{wire.TypeResponse}, reqs[0][1:21]...), 0xc3))
 }
 
 // TestPythonIgnoredDatagrams: what Python ignores gets no answer
@@ -227,16 +227,16 @@ func TestPythonIgnoredDatagrams(t *testing.T) {
 				// Go callers get an error reply (a type Python ignores),
 				// before or after the ping's: both run in handler slots.
 				e := r
-				if r[0] != rpcudp.TypeError {
+				if r[0] != wire.TypeError {
 					e = p.read()
 				} else {
 					r = p.read()
 				}
-				if e[0] != rpcudp.TypeError {
+				if e[0] != wire.TypeError {
 					t.Fatalf("got %x, want an error reply", e)
 				}
 			}
-			if r[0] != rpcudp.TypeResponse || !bytes.Equal(r[1:21], ping[1:21]) {
+			if r[0] != wire.TypeResponse || !bytes.Equal(r[1:21], ping[1:21]) {
 				t.Fatalf("got %x, want the ping's reply", r)
 			}
 		})

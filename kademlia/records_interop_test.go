@@ -12,7 +12,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
-	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
@@ -62,11 +61,11 @@ func (p *pyRecordNode) serve() {
 			return
 		}
 		b := buf[:n]
-		if len(b) <= rpcudp.HeaderLen || b[0] != rpcudp.TypeRequest {
+		if len(b) <= wire.HeaderLen || b[0] != wire.TypeRequest {
 			continue // replies to nothing, error replies: ignored, as Python does
 		}
-		if result, ok := p.handle(netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), b[rpcudp.HeaderLen:]); ok {
-			reply := append([]byte{rpcudp.TypeResponse}, b[1:rpcudp.HeaderLen]...)
+		if result, ok := p.handle(netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), b[wire.HeaderLen:]); ok {
+			reply := append([]byte{wire.TypeResponse}, b[1:wire.HeaderLen]...)
 			p.conn.WriteToUDPAddrPort(append(reply, result...), from)
 		}
 	}
@@ -277,7 +276,7 @@ func TestRecordsInteropPythonVectors(t *testing.T) {
 	key := ID(unhex(t, pyKey))
 	for _, name := range []string{"store_str", "store_bytes", "store_int", "store_float", "store_bool"} {
 		req := unhex(t, vecs[name].Hex)
-		if _, ok := py.handle(netip.MustParseAddrPort("10.0.0.2:2002"), req[rpcudp.HeaderLen:]); !ok {
+		if _, ok := py.handle(netip.MustParseAddrPort("10.0.0.2:2002"), req[wire.HeaderLen:]); !ok {
 			t.Fatalf("%s: no answer", name)
 		}
 		raw := req[bytes.Index(req, key[:])+IDLen:]
@@ -286,7 +285,7 @@ func TestRecordsInteropPythonVectors(t *testing.T) {
 			t.Errorf("%s: holds %x, want %x as Python packed it", name, held, raw)
 		}
 		find := unhex(t, vecs["find_value"].Hex)
-		body, ok := py.handle(netip.MustParseAddrPort("10.0.0.2:2002"), find[rpcudp.HeaderLen:])
+		body, ok := py.handle(netip.MustParseAddrPort("10.0.0.2:2002"), find[wire.HeaderLen:])
 		if want := append(wire.AppendStr(wire.AppendMapLen(nil, 1), "value"), raw...); !ok || !bytes.Equal(body, want) {
 			t.Errorf("%s: find_value answered %x, want %x", name, body, want)
 		}

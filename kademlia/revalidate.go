@@ -249,7 +249,7 @@ func (n *Node) proveAddr(ctx context.Context, addr netip.AddrPort) error {
 // pingOnce sends one ping to addr, without retries, and returns the id it
 // answers with. It records nothing in the routing table.
 func (n *Node) pingOnce(ctx context.Context, addr netip.AddrPort) (ID, error) {
-	r, err := n.ep.CallWith(ctx, rpcudp.CallOptions{Retry: &rpcudp.RetryPolicy{}}, addr, methodPing, n.id[:])
+	r, err := n.ep.Call(rpcudp.WithCallOptions(ctx, rpcudp.CallOptions{Retry: &rpcudp.RetryPolicy{}}), addr, methodPing, n.id[:])
 	if err != nil {
 		return ID{}, fmt.Errorf("kademlia: ping %s: %w", addr, err)
 	}

@@ -11,17 +11,18 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 // spoofedStore is a store datagram claiming sender.
 func spoofedStore(rng *rand.Rand, sender, key ID, v any) []byte {
-	var id rpcudp.MsgID
+	var id [20]byte
 	for i := range id {
 		id[i] = byte(rng.Uint32())
 	}
 	body, _ := msgpack.Marshal([]any{methodStore, []any{sender[:], key[:], v}})
-	return append(append([]byte{rpcudp.TypeRequest}, id[:]...), body...)
+	return append(append([]byte{wire.TypeRequest}, id[:]...), body...)
 }
 
 // TestSuiteStoreFlood (issue 18, finding 5): a stranger storing 8 KB

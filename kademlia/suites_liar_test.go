@@ -8,7 +8,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
 	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
@@ -43,7 +42,7 @@ func (l *rawLiar) close() {
 
 // ping sends a ping to addr; the answer is read (and ignored) by serve.
 func (l *rawLiar) ping(addr netip.AddrPort) {
-	b := append([]byte{rpcudp.TypeRequest}, l.c.ID[:]...) // any message id
+	b := append([]byte{wire.TypeRequest}, l.c.ID[:]...) // any message id
 	b = wire.AppendArrayLen(b, 2)
 	b = wire.AppendStr(b, methodPing)
 	b = wire.AppendArrayLen(b, 1)
@@ -58,15 +57,15 @@ func (l *rawLiar) serve() {
 		if err != nil {
 			return
 		}
-		if len(b) <= rpcudp.HeaderLen || b[0] != rpcudp.TypeRequest {
+		if len(b) <= wire.HeaderLen || b[0] != wire.TypeRequest {
 			continue
 		}
-		body, ok := l.answer(b[rpcudp.HeaderLen:])
+		body, ok := l.answer(b[wire.HeaderLen:])
 		if !ok {
 			continue
 		}
 		l.sizes.Store(max(l.sizes.Load(), int64(len(body))))
-		reply := append([]byte{rpcudp.TypeResponse}, b[1:rpcudp.HeaderLen]...)
+		reply := append([]byte{wire.TypeResponse}, b[1:wire.HeaderLen]...)
 		l.conn.WriteToUDPAddrPort(append(reply, body...), from)
 	}
 }

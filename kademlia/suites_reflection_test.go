@@ -11,6 +11,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -59,7 +60,7 @@ func (v *victimCounter) filter(from, to netip.AddrPort, b []byte) bool {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(b) > 0 && (b[0] == rpcudp.TypeResponse || b[0] == rpcudp.TypeError) {
+	if len(b) > 0 && (b[0] == wire.TypeResponse || b[0] == wire.TypeError) {
 		v.r.replies++
 		v.r.replyBytes += int64(len(b))
 		v.perNode[from] += int64(len(b))
@@ -73,13 +74,13 @@ func (v *victimCounter) filter(from, to netip.AddrPort, b []byte) bool {
 }
 
 // spoofedFindValue is a find_value request for key claiming a fresh id.
-func spoofedFindValue(rng *rand.Rand, msgID rpcudp.MsgID, key ID) []byte {
+func spoofedFindValue(rng *rand.Rand, msgID [20]byte, key ID) []byte {
 	var sender ID
 	for i := range sender {
 		sender[i] = byte(rng.Uint32())
 	}
 	body, _ := msgpack.Marshal([]any{methodFindValue, []any{sender[:], key[:]}})
-	return append(append([]byte{rpcudp.TypeRequest}, msgID[:]...), body...)
+	return append(append([]byte{wire.TypeRequest}, msgID[:]...), body...)
 }
 
 func runReflection(t *testing.T, s reflectionScenario, cfg Config) *reflectionReport {
@@ -182,7 +183,7 @@ func setReflectionKeys(t *testing.T, nodes []*Node, count int) (ID, []*Node) {
 // fresh, half are exact repeats (from a pool of 16): a repeated datagram
 // must not be answered from rpcudp's reply cache for free.
 func flood(net *simnet.Network, rng *rand.Rand, victim netip.AddrPort, reflectors []*Node, key ID, s reflectionScenario, r *reflectionReport) {
-	msgID := func() (id rpcudp.MsgID) {
+	msgID := func() (id [20]byte) {
 		for j := range id {
 			id[j] = byte(rng.Uint32())
 		}

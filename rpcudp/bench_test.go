@@ -22,7 +22,7 @@ const benchParallelism = 16 // goroutines per GOMAXPROCS in the parallel benchma
 
 func benchPair(b *testing.B) (*Endpoint, netip.AddrPort) {
 	server := newTestEndpoint(b, "127.0.0.1:0")
-	server.Handle("echo", Func1(func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s, nil }))
+	server.Handle("echo", func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s, nil })
 	client := newTestEndpoint(b, "127.0.0.1:0")
 	return client, server.LocalAddr()
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -22,78 +24,81 @@ type Reply []byte
 // interface, maps follow the package's mapping (see the package
 // documentation): every value a Python peer sends decodes and encodes back
 // to the same msgpack.
+//
+// A reply that is good msgpack but does not fit v (a str decoded into an
+// int) fails with an error saying so, which wraps the decoder's error and
+// no sentinel of this package; only a reply that is not one well-formed
+// msgpack value fails with ErrMalformed. (Replies an endpoint hands over
+// were checked on arrival, so that is a Reply made by hand.)
 func (r Reply) Decode(v any) error {
 	d := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(d)
 	d.Reset(bytes.NewReader(r))
 	d.UsePreallocateValues(true) // as msgpack.Unmarshal
 	d.SetMapDecoder(decodeMap)
-	if err := d.Decode(v); err != nil {
+	err := d.Decode(v)
+	switch {
+	case err == nil:
+		return nil
+	case wire.Validate(r) != nil:
 		return fmt.Errorf("%w: reply: %w", ErrMalformed, err)
 	}
-	return nil
+	return fmt.Errorf("rpcudp: reply (msgpack %s) does not decode into %s: %w",
+		wire.KindOf(r[0]), strings.TrimPrefix(fmt.Sprintf("%T", v), "*"), err)
 }
 
-// Call is a call in progress, made with Endpoint.Go. Its fields are valid
-// once Done is closed.
+// Call is a call in progress, made with Endpoint.Go. Its Reply and Err are
+// valid once Done is closed.
 type Call struct {
-	Addr   netip.AddrPort // where the request went
-	Method string         // the remote method
-	Reply  Reply          // the answer; nil on error
-	Err    error          // why the call failed; nil on success
-
-	done chan struct{}
-}
-
-// Done is closed when the call has finished.
-func (c *Call) Done() <-chan struct{} { return c.done }
-
-// Wait blocks until the call has finished and returns its result.
-func (c *Call) Wait() (Reply, error) {
-	<-c.done
-	return c.Reply, c.Err
+	Addr   netip.AddrPort  // where the request went
+	Method string          // the remote method
+	Reply  Reply           // the answer; nil on error
+	Err    error           // why the call failed; nil on success
+	Done   <-chan struct{} // closed when the call has finished
 }
 
 // Call calls method on the peer at addr with args and waits for the
 // reply. It fails with an error wrapping ErrTimeout when no reply comes
 // in time, with a *RemoteError when a Go peer answers with an error, and
-// with ctx's error when ctx is cancelled.
+// with ctx's error when ctx is cancelled. The call waits for the
+// endpoint's timeout (WithTimeout) or until ctx's deadline, whichever
+// comes first, and resends on the endpoint's retry policy (WithRetry); a
+// ctx made by WithCallOptions sets both for the calls made with it. A nil
+// ctx is context.Background().
 func (e *Endpoint) Call(ctx context.Context, addr netip.AddrPort, method string, args ...any) (Reply, error) {
-	return e.CallWith(ctx, CallOptions{}, addr, method, args...)
+	ctx = orBackground(ctx)
+	return e.callWith(ctx, e.callOptions(ctx), addr, method, args)
 }
 
-// CallWith is Call with per-call options.
-func (e *Endpoint) CallWith(ctx context.Context, o CallOptions, addr netip.AddrPort, method string, args ...any) (Reply, error) {
+// callWith is Call with o, filled in, as the options.
+func (e *Endpoint) callWith(ctx context.Context, o CallOptions, addr netip.AddrPort, method string, args []any) (Reply, error) {
 	p := e.pending.get()
 	r, err := e.call(ctx, p, o, addr, method, args)
 	e.pending.recycle(p)
 	return r, err
 }
 
-// Go starts a call and returns at once; the returned Call's Done channel
-// is closed when it finishes. Use it to have many calls in flight.
+// Go starts a call as Call does and returns at once; the returned Call's
+// Done channel is closed when it finishes. Use it to have many calls in
+// flight. The arguments are encoded before Go returns, so the caller may
+// reuse them at once.
 func (e *Endpoint) Go(ctx context.Context, addr netip.AddrPort, method string, args ...any) *Call {
-	return e.GoWith(ctx, CallOptions{}, addr, method, args...)
-}
-
-// GoWith is Go with per-call options.
-func (e *Endpoint) GoWith(ctx context.Context, o CallOptions, addr netip.AddrPort, method string, args ...any) *Call {
-	c := &Call{Addr: normalize(addr), Method: method, done: make(chan struct{})}
+	done := make(chan struct{})
+	c := &Call{Addr: normalize(addr), Method: method, Done: done}
 	if e.closing.Load() {
 		c.Err = ErrClosed
 		e.stats.callsFailed.Add(1)
-		close(c.done)
+		close(done)
 		return c
 	}
-	// The arguments are encoded now, before Go returns, so the caller may
-	// reuse them at once.
+	ctx = orBackground(ctx)
 	p := e.pending.get()
-	o = e.withDefaults(o)
+	o := e.callOptions(ctx)
 	if err := e.start(p, o, addr, method, args); err != nil {
 		e.stats.callsFailed.Add(1)
 		e.pending.recycle(p)
 		c.Err = err
-		close(c.done)
+		close(done)
 		return c
 	}
 	e.wg.Add(1)
@@ -102,9 +107,17 @@ func (e *Endpoint) GoWith(ctx context.Context, o CallOptions, addr netip.AddrPor
 		e.await(ctx, p, o)
 		c.Reply, c.Err = p.reply, p.err
 		e.pending.recycle(p)
-		close(c.done)
+		close(done)
 	}()
 	return c
+}
+
+// orBackground returns ctx, or context.Background() for a nil ctx.
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }
 
 // call runs one synchronous call on p.
@@ -113,13 +126,19 @@ func (e *Endpoint) call(ctx context.Context, p *pending, o CallOptions, addr net
 		e.stats.callsFailed.Add(1)
 		return nil, fmt.Errorf("rpcudp: %s to %s: %w", method, addr, err)
 	}
-	o = e.withDefaults(o)
 	if err := e.start(p, o, addr, method, args); err != nil {
 		e.stats.callsFailed.Add(1)
 		return nil, err
 	}
 	e.await(ctx, p, o)
 	return p.reply, p.err
+}
+
+// callOptions returns the options of a call made with ctx: those
+// WithCallOptions put in ctx, filled in from the endpoint's defaults.
+func (e *Endpoint) callOptions(ctx context.Context) CallOptions {
+	o, _ := ctx.Value(callOptionsKey{}).(CallOptions)
+	return e.withDefaults(o)
 }
 
 // withDefaults fills in a call's options from the endpoint's defaults.
@@ -134,9 +153,11 @@ func (e *Endpoint) withDefaults(o CallOptions) CallOptions {
 }
 
 // Notify sends a one-way message: the peer runs method's handler and sends
-// nothing back. Python peers ignore notifications.
+// nothing back. Python peers ignore notifications. ctx only stops a
+// notification from being sent when it is already done (a nil ctx is
+// context.Background()).
 func (e *Endpoint) Notify(ctx context.Context, addr netip.AddrPort, method string, args ...any) error {
-	if err := ctx.Err(); err != nil {
+	if err := orBackground(ctx).Err(); err != nil {
 		return err
 	}
 	if e.closing.Load() {
@@ -144,9 +165,9 @@ func (e *Endpoint) Notify(ctx context.Context, addr netip.AddrPort, method strin
 	}
 	bp := e.getBuf()
 	defer e.putBuf(bp)
-	var id MsgID
+	var id msgID
 	rand.Read(id[:])
-	b, err := e.encodeRequest((*bp)[:0], TypeNotify, id, method, args)
+	b, err := e.encodeRequest((*bp)[:0], typeNotify, id, method, args)
 	if err != nil {
 		return err
 	}
@@ -169,14 +190,14 @@ func (e *Endpoint) start(p *pending, o CallOptions, addr netip.AddrPort, method 
 	defer e.putBuf(bp)
 	// The id is filled in after encoding: an oversize request must fail
 	// before it takes a slot in the pending table.
-	b, err := e.encodeRequest((*bp)[:0], TypeRequest, MsgID{}, method, args)
+	b, err := e.encodeRequest((*bp)[:0], typeRequest, msgID{}, method, args)
 	if err != nil {
 		return err
 	}
 	if err := e.pending.register(p); err != nil {
 		return err
 	}
-	copy(b[1:HeaderLen], p.id[:])
+	copy(b[1:headerLen], p.id[:])
 	if o.Retry.enabled() {
 		p.req = append(p.req[:0], b...)
 	}
@@ -192,7 +213,7 @@ func (e *Endpoint) start(p *pending, o CallOptions, addr netip.AddrPort, method 
 }
 
 // encodeRequest appends a whole request datagram to b.
-func (e *Endpoint) encodeRequest(b []byte, typ byte, id MsgID, method string, args []any) ([]byte, error) {
+func (e *Endpoint) encodeRequest(b []byte, typ byte, id msgID, method string, args []any) ([]byte, error) {
 	if !utf8.ValidString(method) {
 		return nil, fmt.Errorf("%w: method name %q", ErrInvalidUTF8, method)
 	}
@@ -204,11 +225,11 @@ func (e *Endpoint) encodeRequest(b []byte, typ byte, id MsgID, method string, ar
 		if b, err = c.encode(b, a); err != nil {
 			return nil, fmt.Errorf("rpcudp: call %s: encode argument %d (%T): %w", method, i, a, err)
 		}
-		if len(b)-HeaderLen > MaxBody {
+		if len(b)-headerLen > MaxBody {
 			break
 		}
 	}
-	if n := len(b) - HeaderLen; n > MaxBody {
+	if n := len(b) - headerLen; n > MaxBody {
 		return nil, fmt.Errorf("%w: %s request body is over %d bytes (limit %d)", ErrMessageTooLarge, method, n, MaxBody)
 	}
 	return b, nil

@@ -42,7 +42,7 @@ func TestTimeout(t *testing.T) {
 				ctx, cancel = tt.ctx()
 				defer cancel()
 			}
-			_, err := e.CallWith(ctx, tt.call, to, "sayhi", "x")
+			_, err := e.Call(WithCallOptions(ctx, tt.call), to, "sayhi", "x")
 			for _, want := range tt.wantErr {
 				if !errors.Is(err, want) {
 					t.Errorf("err = %v, want %v", err, want)
@@ -62,7 +62,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 	c := e.Go(ctx, silent.LocalAddr().(*net.UDPAddr).AddrPort(), "sayhi", "x")
 	readDatagram(t, silent) // the request is out
 	cancel()
-	if _, err := c.Wait(); !errors.Is(err, context.Canceled) {
+	if _, err := wait(c); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
@@ -73,19 +73,19 @@ func TestForgedReply(t *testing.T) {
 	e := newTestEndpoint(t, "127.0.0.1:0")
 	c := e.Go(testCtx(t), peer.LocalAddr().(*net.UDPAddr).AddrPort(), "ping")
 	req := readDatagram(t, peer)
-	forged := append([]byte{TypeResponse}, req[1:HeaderLen]...)
+	forged := append([]byte{typeResponse}, req[1:headerLen]...)
 	forged = append(forged, 0xa6, 'f', 'o', 'r', 'g', 'e', 'd')
 	send(t, forger, forged, e.LocalAddr())
 	waitFor(t, "wrong-sender drop", func() bool { return e.Stats().Drops.WrongSender == 1 })
 	select {
-	case <-c.Done():
+	case <-c.Done:
 		t.Fatal("the forged reply resolved the call")
 	default:
 	}
-	real := append([]byte{TypeResponse}, req[1:HeaderLen]...)
+	real := append([]byte{typeResponse}, req[1:headerLen]...)
 	real = append(real, 0xa4, 'r', 'e', 'a', 'l')
 	send(t, peer, real, e.LocalAddr())
-	r, err := c.Wait()
+	r, err := wait(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestRetries(t *testing.T) {
 	// The server loses every other reply, the client every third request.
 	server := New(&lossyConn{PacketConn: sconn, drop: func(n int64) bool { return n%2 == 1 }})
 	defer server.Close()
-	server.Handle("count", Func0(func(context.Context, netip.AddrPort) (int64, error) { return runs.Add(1), nil }))
+	server.Handle("count", func(context.Context, netip.AddrPort) (int64, error) { return runs.Add(1), nil })
 	cconn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestRetriesOffByDefault(t *testing.T) {
 	expectSilence(t, silent, 60*time.Millisecond)
 }
 
-func TestGoManyAndCallAll(t *testing.T) {
+func TestGoMany(t *testing.T) {
 	var servers []netip.AddrPort
 	for range 4 {
 		s := newTestEndpoint(t, "127.0.0.1:0")
@@ -157,14 +157,18 @@ func TestGoManyAndCallAll(t *testing.T) {
 		calls = append(calls, client.Go(ctx, servers[i%len(servers)], "sayhi", fmt.Sprint(i)))
 	}
 	for i, c := range calls {
-		r, err := c.Wait()
+		r, err := wait(c)
 		var s string
 		if err != nil || r.Decode(&s) != nil || s != fmt.Sprint("Hello ", i) {
 			t.Fatalf("call %d: %q %v", i, s, err)
 		}
 	}
-	res := client.CallAll(ctx, append(servers, dead), 2, "sayhi", "all")
-	for i, r := range res {
+	calls = calls[:0]
+	for _, a := range append(servers, dead) {
+		calls = append(calls, client.Go(ctx, a, "sayhi", "all"))
+	}
+	for i, r := range calls {
+		wait(r)
 		if i == len(servers) {
 			if !errors.Is(r.Err, ErrTimeout) || r.Addr != dead {
 				t.Errorf("dead peer: %+v", r)
@@ -180,15 +184,15 @@ func TestGoManyAndCallAll(t *testing.T) {
 func TestTooManyPending(t *testing.T) {
 	silent := rawSocket(t)
 	to := silent.LocalAddr().(*net.UDPAddr).AddrPort()
-	e := newTestEndpoint(t, "127.0.0.1:0", WithMaxPending(2))
+	e := newTestEndpoint(t, "127.0.0.1:0", withMaxPending(2))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, b := e.Go(ctx, to, "x"), e.Go(ctx, to, "x")
 	if _, err := e.Call(ctx, to, "x"); !errors.Is(err, ErrTooManyPending) {
 		t.Fatalf("err = %v, want ErrTooManyPending", err)
 	}
 	cancel()
-	a.Wait()
-	b.Wait()
+	wait(a)
+	wait(b)
 }
 
 func TestInvalidAddress(t *testing.T) {
@@ -203,11 +207,11 @@ func TestGarbledReplyDoesNotEndCall(t *testing.T) {
 	e := newTestEndpoint(t, "127.0.0.1:0")
 	c := e.Go(testCtx(t), peer.LocalAddr().(*net.UDPAddr).AddrPort(), "ping")
 	req := readDatagram(t, peer)
-	garbled := append(append([]byte{TypeResponse}, req[1:HeaderLen]...), 0xa5, 'x')
+	garbled := append(append([]byte{typeResponse}, req[1:headerLen]...), 0xa5, 'x')
 	send(t, peer, garbled, e.LocalAddr())
 	waitFor(t, "malformed drop", func() bool { return e.Stats().Drops.Malformed == 1 })
-	send(t, peer, append(append([]byte{TypeResponse}, req[1:HeaderLen]...), 0xc3), e.LocalAddr())
-	if r, err := c.Wait(); err != nil || r[0] != 0xc3 {
+	send(t, peer, append(append([]byte{typeResponse}, req[1:headerLen]...), 0xc3), e.LocalAddr())
+	if r, err := wait(c); err != nil || r[0] != 0xc3 {
 		t.Fatalf("reply %x, %v", r, err)
 	}
 }

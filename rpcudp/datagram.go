@@ -10,39 +10,37 @@ import (
 
 // Wire layout constants (see PROTOCOL.md in this directory).
 const (
-	// HeaderLen is the length of the datagram header: the type byte and the
-	// 20-byte message id.
-	HeaderLen = 1 + idLen
-	// MaxBody is the largest msgpack body this package sends or accepts.
+	// MaxBody is the largest msgpack body of a request or notification,
+	// and of a reply this package sends (a reply received may fill a UDP
+	// datagram). A value that does not fit fails with ErrMessageTooLarge.
 	MaxBody = 8192
+	// headerLen is the length of the datagram header: the type byte and
+	// the 20-byte message id.
+	headerLen = wire.HeaderLen
 	// maxDatagram is the largest datagram this package sends or accepts.
-	maxDatagram = HeaderLen + MaxBody
+	maxDatagram = headerLen + MaxBody
 	// idLen is the length of a message id.
 	idLen = 20
 	// minDatagram: Python drops anything shorter (a header and at least one
 	// byte of body).
-	minDatagram = HeaderLen + 1
+	minDatagram = headerLen + 1
 )
 
-// Datagram type bytes. 0x00 and 0x01 are Python rpcudp's; the others are
-// extensions that Python peers ignore.
+// Datagram type bytes (wire.TypeRequest ...).
 const (
-	TypeRequest  byte = 0x00 // [method, [args...]]
-	TypeResponse byte = 0x01 // the handler's result
-	TypeError    byte = 0x02 // [code, method, message], to Go callers only
-	TypeNotify   byte = 0x03 // [method, [args...]], answered by nothing
+	typeRequest  = wire.TypeRequest
+	typeResponse = wire.TypeResponse
+	typeError    = wire.TypeError
+	typeNotify   = wire.TypeNotify
 )
 
-// MsgID identifies a call; a reply carries the id of its request.
-type MsgID [idLen]byte
-
-// String returns the id in hex.
-func (id MsgID) String() string { return fmt.Sprintf("%x", id[:]) }
+// msgID identifies a call; a reply carries the id of its request.
+type msgID = [idLen]byte
 
 // header is the decoded fixed part of a datagram.
 type header struct {
 	typ byte
-	id  MsgID
+	id  msgID
 }
 
 // malformed wraps an error from package wire (or a description) as
@@ -57,8 +55,8 @@ func parseHeader(b []byte) (header, []byte, error) {
 		return h, nil, fmt.Errorf("%w: datagram of %d bytes is shorter than %d", ErrMalformed, len(b), minDatagram)
 	}
 	h.typ = b[0]
-	copy(h.id[:], b[1:HeaderLen])
-	return h, b[HeaderLen:], nil
+	copy(h.id[:], b[1:headerLen])
+	return h, b[headerLen:], nil
 }
 
 // parseRequest checks that a request body is exactly one well-formed
@@ -88,7 +86,7 @@ func parseRequest(body []byte) (method []byte, nargs int, args []byte, err error
 // appendRequestHeader appends the start of a request (or notification)
 // datagram: header, method name and the header of an array of nargs
 // arguments, which the caller appends.
-func appendRequestHeader(b []byte, typ byte, id MsgID, method string, nargs int) []byte {
+func appendRequestHeader(b []byte, typ byte, id msgID, method string, nargs int) []byte {
 	b = append(b, typ)
 	b = append(b, id[:]...)
 	b = wire.AppendArrayLen(b, 2)
@@ -123,28 +121,36 @@ func validUTF8(s string, max int) string {
 // [code, method, message], both strings made valid UTF-8 (a method name
 // as a peer sent it, a message quoting anything) and the message cut at
 // maxErrorMessage bytes.
-func appendErrorReply(b []byte, id MsgID, code ErrorCode, method, msg string) []byte {
+func appendErrorReply(b []byte, id msgID, code ErrorCode, method, msg string) []byte {
 	method = validUTF8(method, maxErrorMethod)
 	msg = validUTF8(msg, maxErrorMessage)
-	b = append(b, TypeError)
+	b = append(b, typeError)
 	b = append(b, id[:]...)
 	b = wire.AppendArrayLen(b, 3)
-	b = wire.AppendUint(b, uint64(code&0x7f)) // always a positive fixint
+	b = wire.AppendUint(b, uint64(code)) // a positive fixint for rpcudp's own codes
 	b = wire.AppendStr(b, method)
 	return wire.AppendStr(b, msg)
 }
 
-// parseErrorBody decodes an error reply body.
+// parseErrorBody decodes an error reply body; its code is a positive
+// msgpack integer.
 func parseErrorBody(body []byte) (*RemoteError, error) {
 	n, rest, err := wire.ReadArrayLen(body)
 	if err != nil {
 		return nil, malformed(err)
 	}
-	if n != 3 || len(rest) == 0 || rest[0] > 0x7f {
+	if n != 3 || len(rest) == 0 || wire.KindOf(rest[0]) != wire.Int {
 		return nil, fmt.Errorf("%w: error reply is not [code, method, message]", ErrMalformed)
 	}
-	code := ErrorCode(rest[0])
-	method, rest, err := wire.ReadStr(rest[1:])
+	v, rest, err := wire.ReadScalar(rest)
+	if err != nil {
+		return nil, malformed(err)
+	}
+	code, ok := v.(int64)
+	if !ok || code <= 0 || code > int64(maxWireCode) {
+		return nil, fmt.Errorf("%w: error reply code %v", ErrMalformed, v)
+	}
+	method, rest, err := wire.ReadStr(rest)
 	if err != nil {
 		return nil, malformed(err)
 	}
@@ -155,5 +161,5 @@ func parseErrorBody(body []byte) (*RemoteError, error) {
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes after error reply", ErrMalformed, len(rest))
 	}
-	return &RemoteError{Code: code, Method: string(method), Message: string(msg)}, nil
+	return &RemoteError{Code: ErrorCode(code), Method: string(method), Message: string(msg)}, nil
 }

@@ -45,9 +45,9 @@
 //
 // Requests and notifications carry at most MaxBody (8 KiB) bytes of body,
 // both ways, as in Python; a reply received may fill a UDP datagram
-// (MaxReplyBody), since Python caps only its requests, while a Go handler's
-// reply stays within MaxBody. An endpoint asks for DefaultSocketBuffer
-// (4 MiB) socket buffers (WithSocketBuffers), so that bursts wait in the
+// (65507 bytes of body over IPv4), since Python caps only its requests,
+// while a Go handler's reply stays within MaxBody. An endpoint asks for
+// 4 MiB socket buffers (WithSocketBuffers), so that bursts wait in the
 // kernel, and reports what it was granted and the datagrams the kernel
 // dropped (Linux) in Stats. An idle endpoint holds no read buffer: a UDP
 // socket is read with recvmmsg into buffers taken from a shared pool only
@@ -79,13 +79,23 @@
 //     calls; loopback always is. A reply over the credit is held while the
 //     endpoint pings the address (the built-in rpcudp.ping, or the prover
 //     given to WithAntiAmplification: Python peers do not serve
-//     rpcudp.ping), sent on proof, dropped otherwise (Stats.Drops.Unproven).
-//     Endpoint.Prove asks for a proof on demand;
+//     rpcudp.ping), sent on proof, dropped otherwise (Stats.Drops.Unproven);
 //   - every request, an unknown method's too, passes the interceptors in a
 //     handler slot, and one source gets no more than its share of the
 //     slots while half of them are busy (WithHandlerSlots).
 //
 // Calls time out after 5 seconds by default, like Python's. Retries (off by
 // default) resend the same message id; the serving side answers a repeated
-// id from a short-lived reply cache instead of running the handler twice.
+// id from a short-lived reply cache instead of running the handler twice
+// (after the interceptors, like any request).
+//
+// # Contexts
+//
+// A nil context is context.Background() wherever this package takes one.
+// Listen's context covers opening the socket only (an already cancelled
+// one fails Listen): once Listen returns, the endpoint serves until Close,
+// whatever becomes of that context. A call's context bounds that call
+// (its deadline, when earlier than the timeout, is the call's) and may
+// carry per-call options (WithCallOptions). Handlers get a context that
+// Shutdown cancels when it gives up waiting for them.
 package rpcudp

@@ -39,6 +39,7 @@ type Endpoint struct {
 
 	pending  pendingTable
 	handlers handlerTable
+	codes    errorCodes // RegisterError's
 	cache    *replyCache
 	stats    counters
 	rcvBuf   int // socket buffer sizes granted (Stats)
@@ -56,8 +57,15 @@ type Endpoint struct {
 }
 
 // Listen opens a UDP socket on addr ("127.0.0.1:0", "[::1]:0",
-// "0.0.0.0:8468", ...) and returns an endpoint serving on it.
+// "0.0.0.0:8468", ...) and returns an endpoint serving on it. ctx covers
+// opening the socket only, as for net.ListenConfig (a nil ctx is
+// context.Background(); an already cancelled one fails Listen with its
+// error): the endpoint then serves until Close, whatever becomes of ctx.
 func Listen(ctx context.Context, addr string, opts ...Option) (*Endpoint, error) {
+	ctx = orBackground(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("rpcudp: listen %s: %w", addr, err)
+	}
 	var lc net.ListenConfig
 	conn, err := lc.ListenPacket(ctx, "udp", addr)
 	if err != nil {
@@ -85,7 +93,7 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 	e.fast, _ = conn.(addrPortConn)
 	e.local = addrPortOf(conn.LocalAddr())
 	e.rcvBuf, e.sndBuf = sizeBuffers(conn, cfg.rcvBuf, cfg.sndBuf)
-	e.pending.init(cfg.maxPending)
+	e.pending.init(cfg.maxPending, &e.codes)
 	e.handlers.init(cfg.interceptors)
 	e.fair.init(cfg.slots)
 	e.initGuard(cfg.ampFactor, cfg.prove)
@@ -93,9 +101,7 @@ func New(conn net.PacketConn, opts ...Option) *Endpoint {
 		e.cache = newReplyCache(cfg.cacheSize, cfg.cacheTTL, defaultReplyCacheBytes)
 	}
 	e.baseCtx, e.cancelBase = context.WithCancel(context.Background())
-	if cfg.introspection {
-		e.handlers.register(MethodsMethod, e.handlers.methodsHandler())
-	}
+	e.handlers.register(methodsMethod, e.handlers.methodsHandler())
 	e.wg.Add(1)
 	go e.readLoop()
 	return e
@@ -152,7 +158,7 @@ func checkSize(b []byte) error {
 	if len(b) <= maxDatagram {
 		return nil
 	}
-	if (b[0] == TypeResponse || b[0] == TypeError) && len(b) <= maxReplyDatagram {
+	if (b[0] == typeResponse || b[0] == typeError) && len(b) <= maxReplyDatagram {
 		return nil
 	}
 	return fmt.Errorf("%w: datagram of %d bytes (type 0x%02x)", ErrMessageTooLarge, len(b), b[0])
@@ -187,13 +193,13 @@ func (e *Endpoint) handleDatagram(b []byte, from netip.AddrPort) (job, bool) {
 		return job{}, false
 	}
 	switch h.typ {
-	case TypeResponse, TypeError:
+	case typeResponse, typeError:
 		if err := e.pending.deliver(h, body, from); err != nil {
 			e.drop(e.replyDrop(err), from, err)
 		} else {
 			e.proved(from) // it answered a call: it receives
 		}
-	case TypeRequest, TypeNotify:
+	case typeRequest, typeNotify:
 		e.credit(from, len(b))
 		return e.dispatch(h, body, from)
 	default:
@@ -255,8 +261,8 @@ func (e *Endpoint) putBuf(b *[]byte) {
 	}
 }
 
-// Close shuts the endpoint down, waiting for running handlers at most the
-// shutdown timeout (WithShutdownTimeout, default 5 s). See Shutdown.
+// Close shuts the endpoint down, waiting for running handlers at most 5
+// seconds; Shutdown takes a context for that wait instead.
 func (e *Endpoint) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.shutdownTimeout)
 	defer cancel()
@@ -269,7 +275,7 @@ func (e *Endpoint) Close() error {
 // context is cancelled and Shutdown returns ctx's error after they return.
 // Calling it again returns the first call's result.
 func (e *Endpoint) Shutdown(ctx context.Context) error {
-	e.shutOnce.Do(func() { e.shutErr = e.shutdown(ctx) })
+	e.shutOnce.Do(func() { e.shutErr = e.shutdown(orBackground(ctx)) })
 	return e.shutErr
 }
 

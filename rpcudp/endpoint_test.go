@@ -43,8 +43,8 @@ func TestRoundTrip(t *testing.T) {
 // ignored and counted; the real reply still resolves the call.
 func TestOversize(t *testing.T) {
 	server := newTestEndpoint(t, "127.0.0.1:0")
-	server.Handle("echo", Func1(func(_ context.Context, _ netip.AddrPort, b []byte) ([]byte, error) { return b, nil }))
-	server.Handle("big", Func1(func(_ context.Context, _ netip.AddrPort, n int) ([]byte, error) { return make([]byte, n), nil }))
+	server.Handle("echo", func(_ context.Context, _ netip.AddrPort, b []byte) ([]byte, error) { return b, nil })
+	server.Handle("big", func(_ context.Context, _ netip.AddrPort, n int) ([]byte, error) { return make([]byte, n), nil })
 	client := newTestEndpoint(t, "127.0.0.1:0")
 	ctx := testCtx(t)
 	to := server.LocalAddr()
@@ -91,21 +91,21 @@ func TestMalformedDatagrams(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"one byte", []byte{0}},
-		{"header only", dg(TypeRequest)},
+		{"header only", dg(typeRequest)},
 		{"unknown type", dg(0x07, 0x92, 0xa1, 'x', 0x90)},
-		{"not an array", dg(TypeRequest, 0xc3)},
-		{"array of 3", dg(TypeRequest, 0x93, 0xa1, 'x', 0x90, 0xc0)},
-		{"method as bin", dg(TypeRequest, 0x92, 0xc4, 0x01, 'x', 0x90)},
-		{"method as int", dg(TypeRequest, 0x92, 0x01, 0x90)},
-		{"truncated str", dg(TypeRequest, 0x92, 0xa9, 's', 'a')},
-		{"args not array", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xa1, 'x')},
-		{"huge array32", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xdd, 0xff, 0xff, 0xff, 0xff)},
-		{"bad error reply", dg(TypeError, 0xc3)},
-		{"bad msgpack in args", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xc1)},
-		{"truncated args", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xa5, 'b', 'o')},
-		{"trailing bytes", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xa1, 'b', 0xc0)},
-		{"args overrun", dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xdc, 0x10, 0x00, 0xc0)},
-		{"nested too deep", dg(TypeRequest, append([]byte{0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91}, bytes.Repeat([]byte{0x91}, 100)...)...)},
+		{"not an array", dg(typeRequest, 0xc3)},
+		{"array of 3", dg(typeRequest, 0x93, 0xa1, 'x', 0x90, 0xc0)},
+		{"method as bin", dg(typeRequest, 0x92, 0xc4, 0x01, 'x', 0x90)},
+		{"method as int", dg(typeRequest, 0x92, 0x01, 0x90)},
+		{"truncated str", dg(typeRequest, 0x92, 0xa9, 's', 'a')},
+		{"args not array", dg(typeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xa1, 'x')},
+		{"huge array32", dg(typeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xdd, 0xff, 0xff, 0xff, 0xff)},
+		{"bad error reply", dg(typeError, 0xc3)},
+		{"bad msgpack in args", dg(typeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xc1)},
+		{"truncated args", dg(typeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xa5, 'b', 'o')},
+		{"trailing bytes", dg(typeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0xa1, 'b', 0xc0)},
+		{"args overrun", dg(typeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0xdc, 0x10, 0x00, 0xc0)},
+		{"nested too deep", dg(typeRequest, append([]byte{0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91}, bytes.Repeat([]byte{0x91}, 100)...)...)},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,13 +119,13 @@ func TestMalformedDatagrams(t *testing.T) {
 	expectSilence(t, raw, 20*time.Millisecond) // Python-style: no answer to garbage
 	// Well-formed arguments of the wrong shape reach the handler's
 	// decoder: an error reply, no panic.
-	send(t, raw, dg(TypeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0x92, 0x01, 0x02), server.LocalAddr())
+	send(t, raw, dg(typeRequest, 0x92, 0xa5, 's', 'a', 'y', 'h', 'i', 0x91, 0x92, 0x01, 0x02), server.LocalAddr())
 	reply := readDatagram(t, raw)
-	if reply[0] != TypeError {
+	if reply[0] != typeError {
 		t.Fatalf("reply %x, want an error reply", reply)
 	}
-	re, err := parseErrorBody(reply[HeaderLen:])
-	if err != nil || re.Code != CodeBadArgs {
+	re, err := parseErrorBody(reply[headerLen:])
+	if err != nil || re.Code != codeBadArgs {
 		t.Fatalf("error reply %v, %v", re, err)
 	}
 }
@@ -137,9 +137,9 @@ func TestIPv4MappedSender(t *testing.T) {
 	// A dual-stack server sees an IPv4 client as ::ffff:127.0.0.1; the
 	// handler must see plain 127.0.0.1, and the reply must match.
 	server := newTestEndpoint(t, "[::]:0")
-	server.Handle("who", Func0(func(_ context.Context, from netip.AddrPort) (string, error) {
+	server.Handle("who", func(_ context.Context, from netip.AddrPort) (string, error) {
 		return from.Addr().String(), nil
-	}))
+	})
 	client := newTestEndpoint(t, "127.0.0.1:0")
 	to := netip.AddrPortFrom(netip.MustParseAddr("::ffff:127.0.0.1"), server.LocalAddr().Port())
 	got, err := Invoke[string](testCtx(t), client, to, "who")
@@ -163,7 +163,7 @@ func TestClose(t *testing.T) {
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Wait(); !errors.Is(err, ErrClosed) {
+		if _, err := wait(c); !errors.Is(err, ErrClosed) {
 			t.Fatalf("pending call: %v, want ErrClosed", err)
 		}
 		if _, err := e.Call(context.Background(), silent.LocalAddr().(*net.UDPAddr).AddrPort(), "x"); !errors.Is(err, ErrClosed) {
@@ -179,7 +179,7 @@ func TestClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		server.Handle("slow", Func0(func(context.Context, netip.AddrPort) (string, error) { <-release; return "done", nil }))
+		server.Handle("slow", func(context.Context, netip.AddrPort) (string, error) { <-release; return "done", nil })
 		client := newTestEndpoint(t, "127.0.0.1:0")
 		c := client.Go(testCtx(t), server.LocalAddr(), "slow")
 		waitFor(t, "handler running", func() bool { return server.Stats().Running == 1 })
@@ -194,7 +194,7 @@ func TestClose(t *testing.T) {
 		if err := <-closed; err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Wait(); err != nil {
+		if _, err := wait(c); err != nil {
 			t.Fatalf("the running handler's reply was lost: %v", err)
 		}
 	})
@@ -203,7 +203,7 @@ func TestClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		server.Handle("stuck", Func0(func(ctx context.Context, _ netip.AddrPort) (bool, error) { <-ctx.Done(); return false, ctx.Err() }))
+		server.Handle("stuck", func(ctx context.Context, _ netip.AddrPort) (bool, error) { <-ctx.Done(); return false, ctx.Err() })
 		client := newTestEndpoint(t, "127.0.0.1:0", WithTimeout(time.Second))
 		client.Go(testCtx(t), server.LocalAddr(), "stuck")
 		waitFor(t, "handler running", func() bool { return server.Stats().Running == 1 })

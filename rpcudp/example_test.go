@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -59,7 +60,7 @@ func ExampleEndpoint_Go() {
 	ctx := context.Background()
 	server, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
 	defer server.Close()
-	server.Handle("square", rpcudp.Func1(func(_ context.Context, _ netip.AddrPort, x int) (int, error) { return x * x, nil }))
+	server.Handle("square", func(_ context.Context, _ netip.AddrPort, x int) (int, error) { return x * x, nil })
 	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
 	defer client.Close()
 
@@ -68,10 +69,11 @@ func ExampleEndpoint_Go() {
 		calls = append(calls, client.Go(ctx, server.LocalAddr(), "square", i))
 	}
 	for _, c := range calls {
-		r, err := c.Wait()
+		<-c.Done
 		var v int
+		err := c.Err
 		if err == nil {
-			err = r.Decode(&v)
+			err = c.Reply.Decode(&v)
 		}
 		fmt.Println(v, err)
 	}
@@ -108,27 +110,19 @@ func ExampleWithRetry() {
 	// Output: 0
 }
 
-// CallAll calls many peers concurrently and gathers every result.
-func ExampleEndpoint_CallAll() {
+// WithCallOptions sets the timeout and the retry policy of the calls made
+// with its context: here one try of 100 ms at a peer that never answers.
+func ExampleWithCallOptions() {
 	ctx := context.Background()
-	var peers []netip.AddrPort
-	for i := range 3 {
-		s, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
-		defer s.Close()
-		s.Handle("id", rpcudp.Func0(func(context.Context, netip.AddrPort) (int, error) { return i, nil }))
-		peers = append(peers, s.LocalAddr())
-	}
-	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0")
+	client, _ := rpcudp.Listen(ctx, "127.0.0.1:0", rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: 10 * time.Millisecond}))
 	defer client.Close()
-	for _, r := range client.CallAll(ctx, peers, 0, "id") {
-		var id int
-		r.Reply.Decode(&id)
-		fmt.Println(id, r.Err)
-	}
-	// Output:
-	// 0 <nil>
-	// 1 <nil>
-	// 2 <nil>
+	silent, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer silent.Close()
+
+	once := rpcudp.WithCallOptions(ctx, rpcudp.CallOptions{Timeout: 100 * time.Millisecond, Retry: &rpcudp.RetryPolicy{}})
+	_, err := client.Call(once, silent.LocalAddr().(*net.UDPAddr).AddrPort(), "ping")
+	fmt.Println(errors.Is(err, rpcudp.ErrTimeout), client.Stats().Retransmits)
+	// Output: true 0
 }
 
 // A Python peer may answer with a map whose keys are not all strings,

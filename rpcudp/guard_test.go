@@ -47,7 +47,7 @@ func (t *tally) to(a netip.AddrPort) (bytes int, response bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, typ := range t.types[a] {
-		response = response || typ == rpcudp.TypeResponse
+		response = response || typ == wire.TypeResponse
 	}
 	return t.bytes[a], response
 }
@@ -55,7 +55,7 @@ func (t *tally) to(a netip.AddrPort) (bytes int, response bool) {
 // request builds a request datagram by hand, as a forger would, with the
 // message id seq; args are strings or ints.
 func request(seq int, method string, args ...any) []byte {
-	b := make([]byte, rpcudp.HeaderLen)
+	b := make([]byte, wire.HeaderLen)
 	binary.BigEndian.PutUint32(b[1:], uint32(seq))
 	b = wire.AppendArrayLen(b, 2)
 	b = wire.AppendStr(b, method)
@@ -216,7 +216,7 @@ func TestAmplificationSilentCaller(t *testing.T) {
 			}
 			got = append(got, b)
 		}
-		if len(got) != 1 || got[0][0] != rpcudp.TypeRequest || !strings.Contains(string(got[0]), "rpcudp.ping") {
+		if len(got) != 1 || got[0][0] != wire.TypeRequest || !strings.Contains(string(got[0]), "rpcudp.ping") {
 			for _, b := range got {
 				t.Errorf("caller got a datagram of type %#x, %d bytes", b[0], len(b))
 			}

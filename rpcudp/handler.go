@@ -16,11 +16,10 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// MethodsMethod is the wire name of the built-in introspection method: it
-// answers with the sorted names of every method the endpoint serves. Turn
-// it off with WithoutIntrospection. (No Python rpc_ method can have this
-// name, since it holds a dot.)
-const MethodsMethod = "rpcudp.methods"
+// methodsMethod is the wire name of the built-in introspection method (see
+// Endpoint.Methods). No Python rpc_ method can have this name, since it
+// holds a dot.
+const methodsMethod = "rpcudp.methods"
 
 // methodPrefix is the prefix of the methods that Register exposes.
 const methodPrefix = "RPC"
@@ -34,8 +33,9 @@ type handlerTable struct {
 	direct       bool // no interceptors: typed handlers may pack their results
 
 	// The built-ins for names not in m, wrapped by the interceptors like
-	// any handler: pingMethod's, and the unknown method's.
-	ping, unknown HandlerFunc
+	// any handler: pingMethod's, the unknown method's, and the reply
+	// cache's, which answers a repeat with its cached reply.
+	ping, unknown, cached HandlerFunc
 }
 
 func (t *handlerTable) init(in []Interceptor) {
@@ -45,6 +45,9 @@ func (t *handlerTable) init(in []Interceptor) {
 	t.m.Store(&m)
 	t.ping = t.wrap(func(context.Context, *Request) (any, error) { return nil, nil })
 	t.unknown = t.wrap(func(context.Context, *Request) (any, error) { return nil, unknownMethodError{} })
+	t.cached = t.wrap(func(_ context.Context, req *Request) (any, error) {
+		return msgpack.RawMessage(req.body[headerLen:]), nil
+	})
 }
 
 // unknownMethodError is the unknown-method handler's error: it matches
@@ -137,7 +140,9 @@ func (t *handlerTable) methodsHandler() HandlerFunc {
 }
 
 // Methods returns the sorted wire names of every method the endpoint
-// serves.
+// serves. Peers get the same list from the built-in method
+// "rpcudp.methods", which the endpoint serves until it is removed with
+// Unhandle("rpcudp.methods").
 func (e *Endpoint) Methods() []string { return e.handlers.names() }
 
 // Handle registers fn under the wire name. fn is a HandlerFunc (or a func
@@ -149,6 +154,14 @@ func (e *Endpoint) Methods() []string { return e.handlers.names() }
 // last may be variadic) and whose result is packed as the reply. The
 // results may also be (R), (error) or none. A later Handle with the same
 // name replaces the earlier one.
+//
+// Handle fails with ErrBadHandler on any other fn, and on an argument or
+// result type that msgpack cannot carry: a channel, a function, an
+// unsafe.Pointer or a complex number, also inside a pointer, slice, array,
+// map or struct field (a type with its own msgpack methods is trusted).
+// Functions of the commonest shapes (no argument or one string, []byte,
+// int or any; a string, []byte, bool, int, int64 or any result) are
+// called without reflection.
 func (e *Endpoint) Handle(name string, fn any) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty method name", ErrBadHandler)
@@ -167,19 +180,33 @@ func (e *Endpoint) Handle(name string, fn any) error {
 // already running finishes.
 func (e *Endpoint) Unhandle(name string) bool { return e.handlers.unregister(name) }
 
-// AsHandler returns the HandlerFunc that Handle adapts fn to (see Handle
-// for the functions it accepts; the endpoint's interceptors are not part
-// of it), for a layer that runs handlers on requests it builds itself
-// with NewRequest.
-func AsHandler(fn any) (HandlerFunc, error) { return toHandler("", fn) }
+// Adapt returns fn, a function Handle accepts, as a function that runs it
+// on a request that a layer unwraps itself (rpcudp/service serves its
+// methods so): method and args, each one msgpack value, stand for those
+// of req, the request that carried them, whose From, ID and Notify the
+// handler sees (req may be nil: a request from nowhere, for a test). The
+// endpoint's interceptors are not part of it. It fails as Handle does on
+// a function Handle refuses.
+func Adapt(fn any) (func(ctx context.Context, req *Request, method string, args []msgpack.RawMessage) (any, error), error) {
+	h, err := toHandler("", fn)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, outer *Request, method string, args []msgpack.RawMessage) (any, error) {
+		return h(ctx, innerRequest(outer, method, args))
+	}, nil
+}
 
-// NewRequest returns a request as a handler sees it, from the sender's
-// address, the wire name and the positional arguments (each one msgpack
-// value), for running a HandlerFunc outside an endpoint: a layer that
-// unwraps its own envelope, or a test. Its ID is 0 and it is not a
-// notification.
-func NewRequest(from netip.AddrPort, method string, args ...msgpack.RawMessage) *Request {
-	r := &Request{From: from, Method: method, nargs: len(args), codecs: &codecPool{}}
+// innerRequest returns the request that Adapt's function hands its
+// handler.
+func innerRequest(outer *Request, method string, args []msgpack.RawMessage) *Request {
+	r := &Request{Method: method, nargs: len(args)}
+	if outer != nil {
+		r.From, r.ID, r.Notify, r.codecs = outer.From, outer.ID, outer.Notify, outer.codecs
+	}
+	if r.codecs == nil {
+		r.codecs = &codecPool{}
+	}
 	for _, a := range args {
 		r.args = append(r.args, a...)
 	}
@@ -252,6 +279,9 @@ func toHandler(name string, fn any) (HandlerFunc, error) {
 	case func(context.Context, *Request) (any, error):
 		return f, nil
 	}
+	if h := fastHandler(fn); h != nil {
+		return h, nil
+	}
 	v := reflect.ValueOf(fn)
 	t := v.Type()
 	if t.Kind() != reflect.Func {
@@ -263,6 +293,9 @@ func toHandler(name string, fn any) (HandlerFunc, error) {
 	for i := 2; i < t.NumIn(); i++ {
 		if t.In(i) == requestType {
 			return nil, fmt.Errorf("%w: %s*Request is only for HandlerFunc", ErrBadHandler, name)
+		}
+		if err := carriable(t.In(i)); err != nil {
+			return nil, fmt.Errorf("%w: %sargument %d of %s: %w", ErrBadHandler, name, i-2, t, err)
 		}
 	}
 	hasResult, hasErr := false, false
@@ -281,6 +314,11 @@ func toHandler(name string, fn any) (HandlerFunc, error) {
 		hasResult, hasErr = true, true
 	default:
 		return nil, fmt.Errorf("%w: %s%s returns too many results", ErrBadHandler, name, t)
+	}
+	if hasResult {
+		if err := carriable(t.Out(0)); err != nil {
+			return nil, fmt.Errorf("%w: %sresult of %s: %w", ErrBadHandler, name, t, err)
+		}
 	}
 	return reflectHandler(v, t, hasResult, hasErr), nil
 }
@@ -343,4 +381,49 @@ func reflectHandler(fn reflect.Value, t reflect.Type, hasResult, hasErr bool) Ha
 		}
 		return result, rerr
 	}
+}
+
+var (
+	customEncoder = reflect.TypeFor[msgpack.CustomEncoder]()
+	customDecoder = reflect.TypeFor[msgpack.CustomDecoder]()
+	marshaler     = reflect.TypeFor[msgpack.Marshaler]()
+	unmarshaler   = reflect.TypeFor[msgpack.Unmarshaler]()
+)
+
+// carriable reports, as an error, a part of t that msgpack can neither
+// encode nor decode, so that Handle refuses a handler whose every call
+// would fail.
+func carriable(t reflect.Type) error { return carriableIn(t, map[reflect.Type]bool{}) }
+
+func carriableIn(t reflect.Type, seen map[reflect.Type]bool) error {
+	if seen[t] {
+		return nil // a recursive type: checked further up
+	}
+	seen[t] = true
+	if pt := reflect.PointerTo(t); t.Implements(customEncoder) || pt.Implements(customDecoder) ||
+		t.Implements(marshaler) || pt.Implements(unmarshaler) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return fmt.Errorf("msgpack cannot carry %s", t)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return carriableIn(t.Elem(), seen)
+	case reflect.Map:
+		if err := carriableIn(t.Key(), seen); err != nil {
+			return err
+		}
+		return carriableIn(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || f.Tag.Get("msgpack") == "-" {
+				continue
+			}
+			if err := carriableIn(f.Type, seen); err != nil {
+				return fmt.Errorf("field %s: %w", f.Name, err)
+			}
+		}
+	}
+	return nil
 }

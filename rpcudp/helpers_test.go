@@ -127,3 +127,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// wait waits for c to finish and returns its result.
+func wait(c *Call) (Reply, error) {
+	<-c.Done
+	return c.Reply, c.Err
+}

@@ -7,14 +7,10 @@ import (
 	"time"
 )
 
-// Defaults for an Endpoint's options (the others are given in the
-// options' documentation).
+// Defaults for an Endpoint's options (their documentation states them).
 const (
-	DefaultTimeout      = 5 * time.Second // Python rpcudp's wait_timeout
-	DefaultHandlerSlots = 256             // WithHandlerSlots
-)
-
-const (
+	defaultTimeout         = 5 * time.Second // Python rpcudp's wait_timeout
+	defaultHandlerSlots    = 256
 	defaultMaxPending      = 1 << 16
 	defaultReplyCacheSize  = 8192
 	defaultReplyCacheBytes = 8 << 20
@@ -49,13 +45,35 @@ func (p RetryPolicy) next(prev time.Duration) time.Duration {
 	return max
 }
 
-// CallOptions override an endpoint's defaults for one call.
+// CallOptions override an endpoint's defaults for the calls made with a
+// context that WithCallOptions returns.
 type CallOptions struct {
-	// Timeout for this call; zero means the endpoint's. A deadline on the
-	// call's context wins if it comes first.
+	// Timeout for each call; zero means the endpoint's (WithTimeout). It
+	// may be longer than the endpoint's; a deadline on the context still
+	// wins if it comes first.
 	Timeout time.Duration
-	// Retry for this call; nil means the endpoint's.
+	// Retry for each call; nil means the endpoint's (WithRetry), and
+	// &RetryPolicy{} no retries.
 	Retry *RetryPolicy
+}
+
+// callOptionsKey keys CallOptions in a context.
+type callOptionsKey struct{}
+
+// WithCallOptions returns a copy of ctx (nil: context.Background()) that
+// carries o: every Call, Go and Invoke made with it, or with a context
+// derived from it, uses o's timeout and retry policy instead of the
+// endpoint's. This is the one way to set them per call, for example a
+// lookup's shorter timeout, or a probe that must not be resent:
+//
+//	ctx := rpcudp.WithCallOptions(ctx, rpcudp.CallOptions{Timeout: time.Second, Retry: &rpcudp.RetryPolicy{}})
+//	reply, err := ep.Call(ctx, addr, "ping")
+//
+// A shorter timeout alone can also come from ctx's deadline
+// (context.WithTimeout); unlike a deadline, o.Timeout applies to each
+// call afresh and may exceed the endpoint's timeout.
+func WithCallOptions(ctx context.Context, o CallOptions) context.Context {
+	return context.WithValue(orBackground(ctx), callOptionsKey{}, o)
 }
 
 // Option configures an Endpoint.
@@ -70,7 +88,6 @@ type config struct {
 	cacheSize       int
 	cacheTTL        time.Duration
 	shutdownTimeout time.Duration
-	introspection   bool
 	interceptors    []Interceptor
 	rcvBuf, sndBuf  int
 	ampFactor       int
@@ -79,20 +96,20 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		timeout:         DefaultTimeout,
+		timeout:         defaultTimeout,
 		logger:          slog.New(slog.DiscardHandler),
-		slots:           DefaultHandlerSlots,
+		slots:           defaultHandlerSlots,
 		maxPending:      defaultMaxPending,
 		cacheSize:       defaultReplyCacheSize,
 		cacheTTL:        defaultReplyCacheTTL,
 		shutdownTimeout: defaultShutdownTimeout,
-		introspection:   true,
-		rcvBuf:          DefaultSocketBuffer,
-		sndBuf:          DefaultSocketBuffer,
+		rcvBuf:          defaultSocketBuffer,
+		sndBuf:          defaultSocketBuffer,
 	}
 }
 
-// WithTimeout sets how long a call waits for its reply (default 5 s).
+// WithTimeout sets how long a call waits for its reply (default 5 s, as
+// Python rpcudp's wait_timeout).
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -133,21 +150,18 @@ func WithHandlerSlots(n int) Option {
 	}
 }
 
-// WithMaxPending bounds how many calls may wait for replies at once
-// (default 65536); beyond it calls fail with ErrTooManyPending.
-func WithMaxPending(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.maxPending = n
-		}
-	}
-}
-
 // WithReplyCache sizes the cache of recent replies that answers a retried
 // request without running its handler again (default: the last 8192
 // replies, at most 8 MiB of them, each kept for 30 s). Size it for the
 // requests a server sees within its callers' timeout. A size of 0 turns
 // the cache off.
+//
+// A repeat answered from the cache passes the interceptors as a fresh
+// request does (it takes a handler slot too), so that a rate limit or a
+// reply budget applies to repeats: the handler they wrap returns the
+// cached reply body as a msgpack.RawMessage without running, and the
+// cached reply goes out unless an interceptor refuses (an error wrapping
+// ErrRateLimited drops it; another error is sent as an error reply).
 func WithReplyCache(size int, ttl time.Duration) Option {
 	return func(c *config) {
 		c.cacheSize = max(size, 0)
@@ -157,19 +171,6 @@ func WithReplyCache(size int, ttl time.Duration) Option {
 	}
 }
 
-// WithShutdownTimeout bounds how long Close waits for running handlers
-// (default 5 s).
-func WithShutdownTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.shutdownTimeout = d
-		}
-	}
-}
-
-// WithoutIntrospection removes the built-in MethodsMethod handler.
-func WithoutIntrospection() Option { return func(c *config) { c.introspection = false } }
-
 // WithInterceptors adds interceptors around every inbound request; the
 // first one given is the outermost.
 func WithInterceptors(in ...Interceptor) Option {
@@ -177,7 +178,7 @@ func WithInterceptors(in ...Interceptor) Option {
 }
 
 // WithSocketBuffers sets the receive and send buffer sizes the endpoint
-// asks for its socket (default DefaultSocketBuffer, 4 MiB, each), so that
+// asks for its socket (default 4 MiB each), so that
 // a burst of datagrams waits in the kernel instead of being dropped; 0
 // leaves that buffer as the socket has it. The kernel caps what it grants
 // (Linux: net.core.rmem_max and wmem_max, unless the process may use
@@ -205,7 +206,6 @@ func WithSocketBuffers(recv, send int) Option {
 // do not, so an application whose peers may be Python passes a prover
 // calling one of its own methods (Kademlia's ping); it is called with the
 // address to prove and should return nil only on an answer from it.
-// Endpoint.Prove runs the same prover on demand, with the rule on or off.
 func WithAntiAmplification(factor int, prove func(ctx context.Context, to netip.AddrPort) error) Option {
 	return func(c *config) { c.ampFactor, c.prove = factor, prove }
 }

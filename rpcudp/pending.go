@@ -15,7 +15,7 @@ import (
 // register until deliver, take or closeAll takes it out; whoever takes it
 // out completes it, exactly once.
 type pending struct {
-	id     MsgID
+	id     msgID
 	to     netip.AddrPort
 	method string
 	req    []byte        // the request datagram, kept for resends
@@ -35,10 +35,11 @@ func (p *pending) complete(r Reply, err error) {
 // counts it.
 type pendingTable struct {
 	mu     sync.Mutex
-	m      map[MsgID]*pending
+	m      map[msgID]*pending
 	max    int
 	closed bool // closeAll has run: register refuses
 	pool   sync.Pool
+	codes  *errorCodes // the endpoint's, for the error replies received
 }
 
 // Reasons deliver refuses a reply (besides ErrMalformed).
@@ -47,9 +48,9 @@ var (
 	errWrongSender = errors.New("rpcudp: reply from the wrong address")
 )
 
-func (t *pendingTable) init(max int) {
-	t.m = make(map[MsgID]*pending)
-	t.max = max
+func (t *pendingTable) init(max int, codes *errorCodes) {
+	t.m = make(map[msgID]*pending)
+	t.max, t.codes = max, codes
 }
 
 func (t *pendingTable) get() *pending {
@@ -95,7 +96,7 @@ func (t *pendingTable) register(p *pending) error {
 }
 
 // take removes and returns the pending call with id, if it is still there.
-func (t *pendingTable) take(id MsgID) *pending {
+func (t *pendingTable) take(id msgID) *pending {
 	t.mu.Lock()
 	p := t.m[id]
 	if p != nil {
@@ -116,15 +117,17 @@ func (t *pendingTable) deliver(h header, body []byte, from netip.AddrPort) error
 	switch {
 	case p == nil:
 		t.mu.Unlock()
-		return fmt.Errorf("%w: %s", errUnknownID, h.id)
+		return fmt.Errorf("%w: %x", errUnknownID, h.id)
 	case p.to != from:
 		t.mu.Unlock()
-		return fmt.Errorf("%w: %s expected from %s", errWrongSender, h.id, p.to)
+		return fmt.Errorf("%w: %x expected from %s", errWrongSender, h.id, p.to)
 	}
 	var rerr *RemoteError
 	var err error
-	if h.typ == TypeError {
-		rerr, err = parseErrorBody(body)
+	if h.typ == typeError {
+		if rerr, err = parseErrorBody(body); err == nil {
+			rerr.registered = t.codes.sentinel(rerr.Code)
+		}
 	} else if err = wire.Validate(body); err != nil {
 		err = malformed(err)
 	}

@@ -82,7 +82,7 @@ func (e *Endpoint) initGuard(factor int, prove func(context.Context, netip.AddrP
 	g.prove, g.probeCost = prove, appProbeCost
 	if prove == nil {
 		g.prove = e.ping
-		g.probeCost = int64(len(appendRequestHeader(nil, TypeRequest, MsgID{}, pingMethod, 0)))
+		g.probeCost = int64(len(appendRequestHeader(nil, typeRequest, msgID{}, pingMethod, 0)))
 	}
 	g.proven.max, g.accounts.max = maxProven/2, maxAccounts/2
 	g.ctx, g.cancel = context.WithCancel(context.Background())
@@ -154,9 +154,9 @@ func (e *Endpoint) hold(a *account, b []byte, to netip.AddrPort) error {
 		}
 		// The probe's datagrams are charged as they leave (charge).
 	}
-	id := b[1:HeaderLen]
+	id := b[1:headerLen]
 	for i, h := range p.held {
-		if bytes.Equal(h[1:HeaderLen], id) { // a resend's reply replaces the first
+		if bytes.Equal(h[1:headerLen], id) { // a resend's reply replaces the first
 			g.heldSize += len(b) - len(h)
 			p.held[i] = append(h[:0], b...)
 			return nil
@@ -233,7 +233,7 @@ func (e *Endpoint) callProver(ctx context.Context, to netip.AddrPort) (err error
 // answer with the call's id, an error reply too (a Go peer without
 // pingMethod), shows that the address receives.
 func (e *Endpoint) ping(ctx context.Context, to netip.AddrPort) error {
-	_, err := e.CallWith(ctx, CallOptions{Timeout: holdTimeout, Retry: &RetryPolicy{}}, to, pingMethod)
+	_, err := e.callWith(ctx, e.withDefaults(CallOptions{Timeout: holdTimeout, Retry: &RetryPolicy{}}), to, pingMethod, nil)
 	if _, ok := errors.AsType[*RemoteError](err); ok {
 		return nil
 	}
@@ -283,7 +283,7 @@ func (e *Endpoint) proved(from netip.AddrPort) {
 	e.sendHeld(held, from)
 }
 
-// Prove makes sure that addr receives what the endpoint sends it: it
+// prove makes sure that addr receives what the endpoint sends it: it
 // returns nil at once when addr is proven (it answered one of the
 // endpoint's calls in the last 10 minutes) or a loopback address;
 // otherwise it runs the prover (see WithAntiAmplification), sharing a
@@ -291,7 +291,7 @@ func (e *Endpoint) proved(from netip.AddrPort) {
 // handler calls it before doing something costly for a caller whose source
 // address might be forged. It fails with ErrTooManyPending when 256 probes
 // are in flight, and with ErrClosed once the endpoint shuts down.
-func (e *Endpoint) Prove(ctx context.Context, addr netip.AddrPort) error {
+func (e *Endpoint) prove(ctx context.Context, addr netip.AddrPort) error {
 	addr = normalize(addr)
 	if exempt(addr) {
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
 // These suites run rpcudp endpoints on the simulated network, in a
@@ -39,11 +40,11 @@ func TestSuiteLoss(t *testing.T) {
 		var runs sync.Map // call number -> times the handler ran for it
 		server := simEndpoint(t, n, "127.0.0.1:1000")
 		defer server.Close()
-		server.Handle("work", rpcudp.Func1(func(_ context.Context, _ netip.AddrPort, i int) (int, error) {
+		server.Handle("work", func(_ context.Context, _ netip.AddrPort, i int) (int, error) {
 			c, _ := runs.LoadOrStore(i, new(atomic.Int32))
 			c.(*atomic.Int32).Add(1)
 			return i * 2, nil
-		}))
+		})
 		client := simEndpoint(t, n, "127.0.0.2:1000",
 			rpcudp.WithTimeout(5*time.Second),
 			rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: 60 * time.Millisecond, Max: 500 * time.Millisecond}))
@@ -94,10 +95,10 @@ func TestSuiteSpoofing(t *testing.T) {
 		defer n.Close()
 		server := simEndpoint(t, n, "127.0.0.1:1000")
 		defer server.Close()
-		server.Handle("real", rpcudp.Func0(func(context.Context, netip.AddrPort) (string, error) {
+		server.Handle("real", func(context.Context, netip.AddrPort) (string, error) {
 			time.Sleep(50 * time.Millisecond) // room for the forgeries to arrive first
 			return "real", nil
-		}))
+		})
 		client := simEndpoint(t, n, "127.0.0.2:1000")
 		defer client.Close()
 		forgers := []netip.AddrPort{
@@ -108,11 +109,11 @@ func TestSuiteSpoofing(t *testing.T) {
 		const perRequest = 3000
 		var forged atomic.Int64
 		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
-			if to == server.LocalAddr() && len(b) > rpcudp.HeaderLen && b[0] == rpcudp.TypeRequest {
-				id := append([]byte(nil), b[1:rpcudp.HeaderLen]...)
+			if to == server.LocalAddr() && len(b) > wire.HeaderLen && b[0] == wire.TypeRequest {
+				id := append([]byte(nil), b[1:wire.HeaderLen]...)
 				go func() {
 					for i := range perRequest {
-						reply := append([]byte{rpcudp.TypeResponse}, id...)
+						reply := append([]byte{wire.TypeResponse}, id...)
 						reply = append(reply, 0xa6, 'f', 'o', 'r', 'g', 'e', 'd')
 						n.Inject(forgers[i%len(forgers)], from, reply)
 						forged.Add(1)
@@ -154,11 +155,11 @@ func TestSuiteFlood(t *testing.T) {
 		defer n.Close()
 		server := simEndpoint(t, n, "127.0.0.1:1000", rpcudp.WithHandlerSlots(64))
 		defer server.Close()
-		server.Handle("echo", rpcudp.Func1(func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s, nil }))
-		server.Handle("slow", rpcudp.Func0(func(context.Context, netip.AddrPort) (bool, error) {
+		server.Handle("echo", func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s, nil })
+		server.Handle("slow", func(context.Context, netip.AddrPort) (bool, error) {
 			time.Sleep(time.Second)
 			return true, nil
-		}))
+		})
 		client := simEndpoint(t, n, "127.0.0.2:1000",
 			rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond}))
 		defer client.Close()
@@ -167,10 +168,10 @@ func TestSuiteFlood(t *testing.T) {
 		var idsMu sync.Mutex
 		var ids [][]byte
 		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
-			if from == client.LocalAddr() && len(b) > rpcudp.HeaderLen && b[0] == rpcudp.TypeRequest {
+			if from == client.LocalAddr() && len(b) > wire.HeaderLen && b[0] == wire.TypeRequest {
 				idsMu.Lock()
 				if len(ids) < 1024 {
-					ids = append(ids, append([]byte(nil), b[1:rpcudp.HeaderLen]...))
+					ids = append(ids, append([]byte(nil), b[1:wire.HeaderLen]...))
 				}
 				idsMu.Unlock()
 			}
@@ -179,9 +180,9 @@ func TestSuiteFlood(t *testing.T) {
 
 		rng := rand.New(rand.NewPCG(1, 2))
 		hdr := func(typ byte) []byte {
-			b := make([]byte, rpcudp.HeaderLen, 64)
+			b := make([]byte, wire.HeaderLen, 64)
 			b[0] = typ
-			for i := 1; i < rpcudp.HeaderLen; i++ {
+			for i := 1; i < wire.HeaderLen; i++ {
 				b[i] = byte(rng.Uint32())
 			}
 			return b
@@ -196,28 +197,28 @@ func TestSuiteFlood(t *testing.T) {
 				return attacker, server.LocalAddr(), b
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // oversize
-				return attacker, server.LocalAddr(), make([]byte, rpcudp.HeaderLen+rpcudp.MaxBody+1+rng.IntN(100))
+				return attacker, server.LocalAddr(), make([]byte, wire.HeaderLen+rpcudp.MaxBody+1+rng.IntN(100))
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // bad msgpack
-				return attacker, server.LocalAddr(), append(hdr(rpcudp.TypeRequest), 0x92, 0xc1, 0xc1)
+				return attacker, server.LocalAddr(), append(hdr(wire.TypeRequest), 0x92, 0xc1, 0xc1)
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // reply, unknown id
-				return attacker, client.LocalAddr(), append(hdr(rpcudp.TypeResponse), 0xc3)
+				return attacker, client.LocalAddr(), append(hdr(wire.TypeResponse), 0xc3)
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // reply from the wrong address
 				idsMu.Lock()
 				defer idsMu.Unlock()
-				b := hdr(rpcudp.TypeResponse)
+				b := hdr(wire.TypeResponse)
 				if len(ids) > 0 {
 					copy(b[1:], ids[rng.IntN(len(ids))])
 				}
 				return attacker, client.LocalAddr(), append(b, 0xa6, 'f', 'o', 'r', 'g', 'e', 'd')
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // unknown method
-				return attacker, server.LocalAddr(), append(hdr(rpcudp.TypeRequest), 0x92, 0xa4, 'n', 'o', 'p', 'e', 0x90)
+				return attacker, server.LocalAddr(), append(hdr(wire.TypeRequest), 0x92, 0xa4, 'n', 'o', 'p', 'e', 0x90)
 			},
 			func() (netip.AddrPort, netip.AddrPort, []byte) { // burst over the slots
-				return attacker, server.LocalAddr(), append(hdr(rpcudp.TypeRequest), 0x92, 0xa4, 's', 'l', 'o', 'w', 0x90)
+				return attacker, server.LocalAddr(), append(hdr(wire.TypeRequest), 0x92, 0xa4, 's', 'l', 'o', 'w', 0x90)
 			},
 		}
 

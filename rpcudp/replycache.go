@@ -30,7 +30,7 @@ type replyCache struct {
 const reuseCap = 512
 
 type cacheKey struct {
-	id   MsgID
+	id   msgID
 	from netip.AddrPort
 }
 
@@ -82,7 +82,7 @@ func (c *replyCache) evict(i int) {
 // begin looks a request up. A new one gets a slot marked running; for a
 // repeated, answered one (same id, same sender, same body) the cached
 // reply is appended to dst and returned, for the caller to send again.
-func (c *replyCache) begin(id MsgID, from netip.AddrPort, body, dst []byte) (cacheState, cacheRef, []byte) {
+func (c *replyCache) begin(id msgID, from netip.AddrPort, body, dst []byte) (cacheState, cacheRef, []byte) {
 	k := cacheKey{id, from}
 	sum := maphash.Bytes(c.seed, body)
 	now := time.Now()

@@ -13,14 +13,15 @@ import (
 type Request struct {
 	From   netip.AddrPort // the sender's address (IPv4-mapped addresses unmapped)
 	Method string         // the wire name
-	ID     MsgID          // the message id
+	ID     [20]byte       // the message id
 	Notify bool           // a notification: no reply will be sent
 
 	nargs  int
 	args   []byte // msgpack of the arguments, after the array header
 	codecs *codecPool
 	direct bool   // no interceptor looks at the result: packResult may pack it
-	body   []byte // the result packed by packResult
+	body   []byte // the result packed by packResult, or the cached reply
+	cached bool   // a repeat answered from the reply cache: body is the reply
 }
 
 // NumArgs returns the number of positional arguments.
@@ -72,7 +73,9 @@ type HandlerFunc func(ctx context.Context, req *Request) (any, error)
 // Interceptor wraps every inbound request: it may inspect req, refuse it by
 // returning an error without calling next, or call next and look at the
 // result. Returning an error that wraps ErrRateLimited drops the request
-// without any reply.
+// without any reply. A repeat answered from the reply cache passes too:
+// next then returns the cached reply body, a msgpack.RawMessage (see
+// WithReplyCache).
 type Interceptor func(ctx context.Context, req *Request, next HandlerFunc) (any, error)
 
 type decoder = msgpack.Decoder

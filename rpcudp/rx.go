@@ -10,10 +10,10 @@ import (
 // most maxDatagram bytes, as Python's; a reply may be as large as one UDP
 // datagram carries, since Python caps only its requests.
 const (
-	// MaxReplyBody is the largest reply body this package accepts: what
+	// maxReplyBody is the largest reply body this package accepts: what
 	// one UDP datagram carries (65527 bytes over IPv6, 65507 over IPv4)
 	// less the header. It sends replies of at most MaxBody bytes itself.
-	MaxReplyBody = maxReplyDatagram - HeaderLen
+	maxReplyBody = maxReplyDatagram - headerLen
 	// maxReplyDatagram is the largest UDP payload (65535 less the UDP
 	// header).
 	maxReplyDatagram = 65535 - 8

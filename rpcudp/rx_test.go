@@ -29,10 +29,10 @@ func fakePeer(t *testing.T, conn net.PacketConn, body []byte) {
 			if err != nil {
 				return
 			}
-			if n < HeaderLen {
+			if n < headerLen {
 				continue
 			}
-			reply := append([]byte{TypeResponse}, buf[1:HeaderLen]...)
+			reply := append([]byte{typeResponse}, buf[1:headerLen]...)
 			conn.WriteTo(append(reply, body...), from)
 		}
 	}()
@@ -50,7 +50,7 @@ func bigBody(n int) []byte {
 // datagram, reach the caller whichever way the endpoint reads its conn: a
 // UDP socket, a simulated conn, or any other PacketConn.
 func TestLargeReplies(t *testing.T) {
-	const largest = 65507 - HeaderLen // the largest IPv4 UDP payload
+	const largest = 65507 - headerLen // the largest IPv4 UDP payload
 	n := simnet.New(simnet.Config{})
 	t.Cleanup(func() { n.Close() })
 	listenSim := func(t *testing.T) net.PacketConn {
@@ -103,7 +103,7 @@ func TestLargeReplies(t *testing.T) {
 func TestBurst(t *testing.T) {
 	calls := 2000
 	server := newTestEndpoint(t, "127.0.0.1:0")
-	server.Handle("echo", Func1(func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s, nil }))
+	server.Handle("echo", func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s, nil })
 	client := newTestEndpoint(t, "127.0.0.1:0", WithTimeout(10*time.Second))
 	ctx := testCtx(t)
 	inflight := make([]*Call, calls)
@@ -112,7 +112,7 @@ func TestBurst(t *testing.T) {
 	}
 	failed := 0
 	for _, c := range inflight {
-		if _, err := c.Wait(); err != nil {
+		if _, err := wait(c); err != nil {
 			failed++
 		}
 	}
@@ -125,7 +125,7 @@ func TestBurst(t *testing.T) {
 	}
 }
 
-// TestSocketBuffers: the endpoint asks for DefaultSocketBuffer and reports
+// TestSocketBuffers: the endpoint asks for defaultSocketBuffer and reports
 // what the kernel granted.
 func TestSocketBuffers(t *testing.T) {
 	if runtime.GOOS != "linux" {
@@ -136,7 +136,7 @@ func TestSocketBuffers(t *testing.T) {
 		max, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	s := newTestEndpoint(t, "127.0.0.1:0").Stats()
-	if want := 2 * min(max, DefaultSocketBuffer); s.RecvBuffer < want || s.SendBuffer <= 0 {
+	if want := 2 * min(max, defaultSocketBuffer); s.RecvBuffer < want || s.SendBuffer <= 0 {
 		t.Errorf("buffers %d/%d, want a receive buffer of at least %d", s.RecvBuffer, s.SendBuffer, want)
 	}
 	small := newTestEndpoint(t, "127.0.0.1:0", WithSocketBuffers(4096, 0)).Stats()

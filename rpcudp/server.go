@@ -18,13 +18,18 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 		e.drop(&e.stats.malformed, from, err)
 		return job{}, false
 	}
-	notify := h.typ == TypeNotify
+	notify := h.typ == typeNotify
 	name, hf := e.handlers.lookup(method)
 	ref := cacheRef{slot: -1}
+	var cached *[]byte // a repeat's cached reply
 	if !notify && e.cache != nil {
 		var ok bool
-		if ref, ok = e.checkCache(h.id, from, body); !ok {
+		if ref, cached, ok = e.checkCache(h.id, from, body); !ok {
 			return job{}, false
+		}
+		if cached != nil {
+			defer e.putBuf(cached)
+			hf = e.handlers.cached
 		}
 	}
 	src := sourceOf(from)
@@ -47,6 +52,10 @@ func (e *Endpoint) dispatch(h header, body []byte, from netip.AddrPort) (job, bo
 	req.Method = name
 	req.args = append(req.args[:0], args...)
 	req.direct = e.handlers.direct
+	req.cached = cached != nil
+	if req.cached {
+		req.body = append(req.body[:0], *cached...)
+	}
 	return job{hf: hf, req: req, ref: ref, src: src}, true
 }
 
@@ -131,25 +140,25 @@ func (e *Endpoint) takeShare(src sourceKey) bool {
 	}
 }
 
-// checkCache looks a request up in the reply cache: a repeat of an
-// answered request is answered again from it, a repeat of a running one
-// dropped; either way ok is false. A new request gets a reserved slot.
-func (e *Endpoint) checkCache(id MsgID, from netip.AddrPort, body []byte) (ref cacheRef, ok bool) {
+// checkCache looks a request up in the reply cache. A repeat of an
+// answered request returns the cached reply (in a buffer of getBuf's), to
+// be answered again in a handler slot, after the interceptors (so that a
+// rate limit or a reply budget applies to repeats too); a repeat of a
+// running one is dropped (ok false). A new request gets a reserved slot.
+func (e *Endpoint) checkCache(id msgID, from netip.AddrPort, body []byte) (ref cacheRef, cached *[]byte, ok bool) {
 	bp := e.getBuf()
-	defer e.putBuf(bp)
 	st, ref, reply := e.cache.begin(id, from, body, *bp)
 	switch st {
 	case cacheAnswered:
-		e.stats.cacheHits.Add(1)
-		if err := e.sendReply(reply, from); err != nil {
-			e.log.Debug("rpcudp: cached reply not sent", "to", from, "err", err)
-		}
-		return ref, false
+		*bp = reply
+		return ref, bp, true
 	case cacheRunning:
-		e.drop(&e.stats.duplicate, from, fmt.Errorf("request %s is still running", id))
-		return ref, false
+		e.drop(&e.stats.duplicate, from, fmt.Errorf("request %x is still running", id))
+		e.putBuf(bp)
+		return ref, nil, false
 	}
-	return ref, true
+	e.putBuf(bp)
+	return ref, nil, true
 }
 
 // job is one request holding a handler slot.
@@ -211,9 +220,10 @@ func (e *Endpoint) run(j job) {
 // serve runs one handler in its slot and sends its answer: the reply, or
 // for Go callers an error reply.
 func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
-	if req.Notify {
+	switch {
+	case req.Notify:
 		e.stats.notifications.Add(1)
-	} else {
+	case !req.cached:
 		e.stats.requests.Add(1)
 	}
 	result, err := e.invoke(hf, req)
@@ -228,23 +238,30 @@ func (e *Endpoint) serve(hf HandlerFunc, req *Request, ref cacheRef) {
 		}
 		return
 	}
+	if req.cached && err == nil {
+		e.stats.cacheHits.Add(1)
+		if err := e.sendReply(req.body, req.From); err != nil {
+			e.log.Debug("rpcudp: cached reply not sent", "to", req.From, "err", err)
+		}
+		return
+	}
 	bp := e.getBuf()
 	defer e.putBuf(bp)
 	b := *bp
 	if err == nil {
-		b = append(b, TypeResponse)
+		b = append(b, typeResponse)
 		b = append(b, req.ID[:]...)
 		b, err = e.encodeResult(b, req, result)
 		switch {
 		case err != nil:
 			err = fmt.Errorf("%w: encode reply (%T): %w", ErrHandler, result, err)
-		case len(b)-HeaderLen > MaxBody:
-			err = fmt.Errorf("%w: %s reply body is %d bytes (limit %d)", ErrMessageTooLarge, req.Method, len(b)-HeaderLen, MaxBody)
+		case len(b)-headerLen > MaxBody:
+			err = fmt.Errorf("%w: %s reply body is %d bytes (limit %d)", ErrMessageTooLarge, req.Method, len(b)-headerLen, MaxBody)
 		}
 	}
 	if err != nil {
 		e.log.Debug("rpcudp: handler failed", "from", req.From, "method", req.Method, "err", err)
-		b = appendErrorReply(b[:0], req.ID, codeOf(err), req.Method, err.Error())
+		b = appendErrorReply(b[:0], req.ID, e.codeOf(err), req.Method, err.Error())
 		e.stats.errReps.Add(1)
 	}
 	e.cache.finish(ref, b)
@@ -273,21 +290,6 @@ func (e *Endpoint) invoke(hf HandlerFunc, req *Request) (result any, err error) 
 		}
 	}()
 	return hf(e.baseCtx, req)
-}
-
-func codeOf(err error) ErrorCode {
-	switch {
-	case errors.Is(err, ErrHandlerPanic):
-		return CodePanic
-	case errors.Is(err, ErrBadArgs):
-		return CodeBadArgs
-	case errors.Is(err, ErrMessageTooLarge):
-		return CodeReplyTooLarge
-	case errors.Is(err, ErrUnknownMethod):
-		return CodeUnknownMethod
-	default:
-		return CodeHandlerError
-	}
 }
 
 // sourceSlots shares the handler slots fairly between sources: while half

@@ -38,9 +38,9 @@ func TestHandlerForms(t *testing.T) {
 	if err := server.Register(&greeter{prefix: "hi "}); err != nil {
 		t.Fatal(err)
 	}
-	if err := server.Handle("bytes", Func1(func(_ context.Context, _ netip.AddrPort, b []byte) ([]byte, error) {
+	if err := server.Handle("bytes", func(_ context.Context, _ netip.AddrPort, b []byte) ([]byte, error) {
 		return append(b, '!'), nil
-	})); err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := server.Handle("none", func(context.Context, netip.AddrPort) {}); err != nil {
@@ -68,7 +68,7 @@ func TestHandlerForms(t *testing.T) {
 		{"sayhi", []any{"a", "b"}, nil, ErrBadArgs},
 		{"sayhi", []any{42}, nil, ErrBadArgs},
 		{"nope", nil, nil, ErrUnknownMethod},
-		{MethodsMethod, nil, []any{"add_all", "bytes", "fail", "none", "panic", MethodsMethod, "sayhi", "who_am_i"}, nil},
+		{methodsMethod, nil, []any{"add_all", "bytes", "fail", "none", "panic", methodsMethod, "sayhi", "who_am_i"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.method, tt.args), func(t *testing.T) {
@@ -150,12 +150,12 @@ func TestReplyCacheDuplicate(t *testing.T) {
 	release := make(chan struct{})
 	var runs atomic.Int64
 	server := newTestEndpoint(t, "127.0.0.1:0")
-	server.Handle("slow", Func0(func(context.Context, netip.AddrPort) (int64, error) {
+	server.Handle("slow", func(context.Context, netip.AddrPort) (int64, error) {
 		<-release
 		return runs.Add(1), nil
-	}))
+	})
 	raw := rawSocket(t)
-	req := append([]byte{TypeRequest}, bytes.Repeat([]byte{9}, idLen)...)
+	req := append([]byte{typeRequest}, bytes.Repeat([]byte{9}, idLen)...)
 	req = append(req, 0x92, 0xa4, 's', 'l', 'o', 'w', 0x90)
 	send(t, raw, req, server.LocalAddr())
 	waitFor(t, "handler running", func() bool { return server.Stats().Running == 1 })
@@ -173,15 +173,15 @@ func TestReplyCacheDuplicate(t *testing.T) {
 func TestHandlerSlotsOverload(t *testing.T) {
 	release := make(chan struct{})
 	server := newTestEndpoint(t, "127.0.0.1:0", WithHandlerSlots(2))
-	server.Handle("block", Func0(func(context.Context, netip.AddrPort) (bool, error) { <-release; return true, nil }))
+	server.Handle("block", func(context.Context, netip.AddrPort) (bool, error) { <-release; return true, nil })
 	client := newTestEndpoint(t, "127.0.0.1:0", WithTimeout(10*time.Second))
 	var calls []*Call
 	for range 2 {
 		calls = append(calls, client.Go(testCtx(t), server.LocalAddr(), "block"))
 	}
 	waitFor(t, "two running", func() bool { return server.Stats().Running == 2 })
-	extra := client.GoWith(testCtx(t), CallOptions{Timeout: 50 * time.Millisecond}, server.LocalAddr(), "block")
-	if _, err := extra.Wait(); !errors.Is(err, ErrTimeout) {
+	extra := client.Go(WithCallOptions(testCtx(t), CallOptions{Timeout: 50 * time.Millisecond}), server.LocalAddr(), "block")
+	if _, err := wait(extra); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("third call: %v, want a timeout (dropped)", err)
 	}
 	// The read loop waits a moment for a slot before it drops (slotWait).
@@ -191,7 +191,7 @@ func TestHandlerSlotsOverload(t *testing.T) {
 	}
 	close(release)
 	for _, c := range calls {
-		if _, err := c.Wait(); err != nil {
+		if _, err := wait(c); err != nil {
 			t.Error(err)
 		}
 	}
@@ -206,7 +206,7 @@ func TestRateLimitInterceptor(t *testing.T) {
 		mu.Unlock()
 		return next(ctx, req)
 	}
-	server := newTestEndpoint(t, "127.0.0.1:0", WithInterceptors(record, RateLimit(rate.Every(time.Hour), 3, 0)))
+	server := newTestEndpoint(t, "127.0.0.1:0", WithInterceptors(record, rateLimit(rate.Every(time.Hour), 3, 0)))
 	server.Handle("sayhi", sayhi)
 	client := newTestEndpoint(t, "127.0.0.1:0", WithTimeout(100*time.Millisecond))
 	var ok, limited int
@@ -230,10 +230,10 @@ func TestRateLimitInterceptor(t *testing.T) {
 func TestNotify(t *testing.T) {
 	got := make(chan string, 1)
 	server := newTestEndpoint(t, "127.0.0.1:0")
-	server.Handle("note", Func1(func(_ context.Context, _ netip.AddrPort, s string) (any, error) {
+	server.Handle("note", func(_ context.Context, _ netip.AddrPort, s string) (any, error) {
 		got <- s
 		return "ignored", nil
-	}))
+	})
 	client := newTestEndpoint(t, "127.0.0.1:0")
 	if err := client.Notify(testCtx(t), server.LocalAddr(), "note", "hello"); err != nil {
 		t.Fatal(err)
@@ -248,9 +248,12 @@ func TestNotify(t *testing.T) {
 }
 
 func TestIntrospectionOff(t *testing.T) {
-	server := newTestEndpoint(t, "127.0.0.1:0", WithoutIntrospection())
+	server := newTestEndpoint(t, "127.0.0.1:0")
+	if !server.Unhandle("rpcudp.methods") {
+		t.Fatal("no rpcudp.methods to remove")
+	}
 	client := newTestEndpoint(t, "127.0.0.1:0")
-	if _, err := client.Call(testCtx(t), server.LocalAddr(), MethodsMethod); !errors.Is(err, ErrUnknownMethod) {
+	if _, err := client.Call(testCtx(t), server.LocalAddr(), methodsMethod); !errors.Is(err, ErrUnknownMethod) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -258,7 +261,7 @@ func TestIntrospectionOff(t *testing.T) {
 func TestReplyCacheBounds(t *testing.T) {
 	from := netip.MustParseAddrPort("127.0.0.1:1")
 	c := newReplyCache(4, time.Minute, 100)
-	id := func(i byte) MsgID { return MsgID{i} }
+	id := func(i byte) msgID { return msgID{i} }
 	for i := range byte(6) {
 		st, ref, _ := c.begin(id(i), from, nil, nil)
 		if st != cacheNew {

@@ -2,11 +2,11 @@ package rpcudp
 
 import "net"
 
-// DefaultSocketBuffer is the receive and send buffer size an endpoint asks
+// defaultSocketBuffer is the receive and send buffer size an endpoint asks
 // for its UDP socket (WithSocketBuffers). The kernel grants at most its
 // limit (on Linux net.core.rmem_max and wmem_max, often 208 KiB to a few
 // MiB); Stats reports what it granted.
-const DefaultSocketBuffer = 4 << 20
+const defaultSocketBuffer = 4 << 20
 
 // bufferConn is implemented by *net.UDPConn.
 type bufferConn interface {

@@ -18,7 +18,25 @@ type Stats struct {
 	CacheHits     uint64 // repeated requests answered from the reply cache
 	ErrorReplies  uint64 // error replies sent
 
-	Drops Drops // inbound datagrams dropped, by reason
+	// Drops counts inbound datagrams dropped, by reason.
+	Drops struct {
+		Malformed   uint64 // too short, unknown type byte, bad msgpack, wrong shape
+		Oversize    uint64 // over MaxBody bytes of body (a reply: over a UDP datagram)
+		UnknownID   uint64 // a reply whose id no call is waiting for
+		WrongSender uint64 // a reply from an address other than the one called
+		Overload    uint64 // every handler slot was busy, or the sender's share of them (WithHandlerSlots)
+		RateLimited uint64 // refused by an interceptor with ErrRateLimited
+		Duplicate   uint64 // a repeated request whose first copy is still running
+		// Unproven counts replies not sent: over the credit of an address that
+		// has not proved it receives, which then failed to prove itself (or
+		// could not be asked to). See WithAntiAmplification.
+		Unproven uint64
+		// Kernel counts datagrams the kernel dropped before the endpoint could
+		// read them (its receive buffer was full), as Linux reports it with
+		// each datagram read (SO_RXQ_OVFL): it is learnt at the next datagram
+		// that arrives after a loss. Always 0 elsewhere.
+		Kernel uint64
+	}
 
 	Pending int64 // calls waiting for a reply now
 	Running int64 // handlers running now
@@ -28,26 +46,6 @@ type Stats struct {
 	// included); 0 when unknown (not a socket, or not Linux). See
 	// WithSocketBuffers.
 	RecvBuffer, SendBuffer int
-}
-
-// Drops counts inbound datagrams dropped, by reason.
-type Drops struct {
-	Malformed   uint64 // too short, unknown type byte, bad msgpack, wrong shape
-	Oversize    uint64 // over HeaderLen+MaxBody bytes
-	UnknownID   uint64 // a reply whose id no call is waiting for
-	WrongSender uint64 // a reply from an address other than the one called
-	Overload    uint64 // every handler slot was busy, or the sender's share of them (WithHandlerSlots)
-	RateLimited uint64 // refused by an interceptor with ErrRateLimited
-	Duplicate   uint64 // a repeated request whose first copy is still running
-	// Unproven counts replies not sent: over the credit of an address that
-	// has not proved it receives, which then failed to prove itself (or
-	// could not be asked to). See WithAntiAmplification.
-	Unproven uint64
-	// Kernel counts datagrams the kernel dropped before the endpoint could
-	// read them (its receive buffer was full), as Linux reports it with
-	// each datagram read (SO_RXQ_OVFL): it is learnt at the next datagram
-	// that arrives after a loss. Always 0 elsewhere.
-	Kernel uint64
 }
 
 type counters struct {
@@ -63,7 +61,7 @@ type counters struct {
 
 // snapshot reads the counters; Pending is the pending table's to fill in.
 func (c *counters) snapshot() Stats {
-	return Stats{
+	s := Stats{
 		DatagramsIn:   c.datagramsIn.Load(),
 		DatagramsOut:  c.datagramsOut.Load(),
 		SendErrors:    c.sendErrors.Load(),
@@ -75,19 +73,14 @@ func (c *counters) snapshot() Stats {
 		Notifications: c.notifications.Load(),
 		CacheHits:     c.cacheHits.Load(),
 		ErrorReplies:  c.errReps.Load(),
-		Drops: Drops{
-			Malformed:   c.malformed.Load(),
-			Oversize:    c.oversize.Load(),
-			UnknownID:   c.unknownID.Load(),
-			WrongSender: c.wrongSender.Load(),
-			Overload:    c.overload.Load(),
-			RateLimited: c.rateLimited.Load(),
-			Duplicate:   c.duplicate.Load(),
-			Unproven:    c.unproven.Load(),
-			Kernel:      c.kernelDrops.Load(),
-		},
-		Running: c.running.Load(),
+		Running:       c.running.Load(),
 	}
+	d := &s.Drops
+	d.Malformed, d.Oversize = c.malformed.Load(), c.oversize.Load()
+	d.UnknownID, d.WrongSender = c.unknownID.Load(), c.wrongSender.Load()
+	d.Overload, d.RateLimited = c.overload.Load(), c.rateLimited.Load()
+	d.Duplicate, d.Unproven, d.Kernel = c.duplicate.Load(), c.unproven.Load(), c.kernelDrops.Load()
+	return s
 }
 
 // setKernelDrops records the kernel's count of datagrams dropped on the

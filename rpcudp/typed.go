@@ -8,13 +8,56 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
-// Func0 adapts a typed function of no arguments to a HandlerFunc without
-// reflection; Func1 does the same for one argument. Handle accepts plain
-// typed functions of any arity too (through reflection); the adapters are
-// the faster path for hot methods. When the endpoint has no interceptors,
-// an adapter packs a result of a common scalar type itself and returns an
-// opaque value standing for it, which the endpoint sends as it is.
-func Func0[R any](fn func(ctx context.Context, from netip.AddrPort) (R, error)) HandlerFunc {
+// Handle serves the functions of the commonest shapes without reflection:
+// fastHandler returns the HandlerFunc for fn when fn is one of them, nil
+// otherwise. Such a handler, when the endpoint has no interceptors, packs
+// a result of a common scalar type itself and returns an opaque value
+// standing for it, which the endpoint sends as it is.
+func fastHandler(fn any) HandlerFunc {
+	switch f := fn.(type) {
+	case func(context.Context, netip.AddrPort) (string, error):
+		return func0(f)
+	case func(context.Context, netip.AddrPort) ([]byte, error):
+		return func0(f)
+	case func(context.Context, netip.AddrPort) (bool, error):
+		return func0(f)
+	case func(context.Context, netip.AddrPort) (int, error):
+		return func0(f)
+	case func(context.Context, netip.AddrPort) (int64, error):
+		return func0(f)
+	case func(context.Context, netip.AddrPort) (any, error):
+		return func0(f)
+	}
+	return fastHandler1(fn)
+}
+
+// fastHandler1 is fastHandler for functions of one argument.
+func fastHandler1(fn any) HandlerFunc {
+	switch f := fn.(type) {
+	case func(context.Context, netip.AddrPort, string) (string, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, string) ([]byte, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, string) (any, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, []byte) ([]byte, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, []byte) (string, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, []byte) (any, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, int) (int, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, int) ([]byte, error):
+		return func1(f)
+	case func(context.Context, netip.AddrPort, any) (any, error):
+		return func1(f)
+	}
+	return nil
+}
+
+// func0 adapts a typed function of no arguments to a HandlerFunc.
+func func0[R any](fn func(ctx context.Context, from netip.AddrPort) (R, error)) HandlerFunc {
 	return func(ctx context.Context, req *Request) (any, error) {
 		if err := req.DecodeArgs(); err != nil {
 			return nil, err
@@ -27,8 +70,8 @@ func Func0[R any](fn func(ctx context.Context, from netip.AddrPort) (R, error)) 
 	}
 }
 
-// Func1 adapts a typed function of one argument; see Func0.
-func Func1[A, R any](fn func(ctx context.Context, from netip.AddrPort, a A) (R, error)) HandlerFunc {
+// func1 adapts a typed function of one argument to a HandlerFunc.
+func func1[A, R any](fn func(ctx context.Context, from netip.AddrPort, a A) (R, error)) HandlerFunc {
 	return func(ctx context.Context, req *Request) (any, error) {
 		a, err := decodeArg[A](req)
 		if err != nil {
@@ -107,7 +150,9 @@ func packResult[R any](req *Request, r R) (any, error) {
 	return packedResult{}, nil
 }
 
-// Invoke calls method on addr and decodes the reply into an R.
+// Invoke calls method on addr as Call does and decodes the reply into an
+// R. A reply that does not fit R (a str for an int) fails with an error
+// saying so, as Reply.Decode does, not with ErrMalformed.
 func Invoke[R any](ctx context.Context, e *Endpoint, addr netip.AddrPort, method string, args ...any) (R, error) {
 	var r R
 	reply, err := e.Call(ctx, addr, method, args...)

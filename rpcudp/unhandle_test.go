@@ -23,7 +23,7 @@ func TestUnhandle(t *testing.T) {
 		{"registered", []string{"sayhi", "other"}, "sayhi", true, []string{"other"}},
 		{"absent", []string{"other"}, "sayhi", false, []string{"other"}},
 		{"only one", []string{"sayhi"}, "sayhi", true, nil},
-		{"introspection", []string{"sayhi"}, MethodsMethod, true, []string{"sayhi"}},
+		{"introspection", []string{"sayhi"}, methodsMethod, true, []string{"sayhi"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +66,7 @@ func TestUnhandle(t *testing.T) {
 
 // TestAsHandlerNewRequest runs handlers Handle accepts on requests made
 // outside an endpoint.
-func TestAsHandlerNewRequest(t *testing.T) {
+func TestAdapt(t *testing.T) {
 	raw := func(v any) msgpack.RawMessage {
 		b, err := msgpack.Marshal(v)
 		if err != nil {
@@ -91,17 +91,17 @@ func TestAsHandlerNewRequest(t *testing.T) {
 		}, []msgpack.RawMessage{raw(1), raw(2), raw(3)}, 6, nil},
 		{"from", func(_ context.Context, f netip.AddrPort) netip.AddrPort { return f }, nil, from, nil},
 		{"HandlerFunc", HandlerFunc(func(_ context.Context, r *Request) (any, error) { return r.Method, nil }), nil, "m", nil},
-		{"Func1", Func1(sayhi), []msgpack.RawMessage{raw("y")}, "Hello y", nil},
+		{"reflection", func(_ context.Context, _ netip.AddrPort, name string) string { return "Hello " + name }, []msgpack.RawMessage{raw("y")}, "Hello y", nil},
 		{"too few", sayhi, nil, nil, ErrBadArgs},
 		{"wrong type", sayhi, []msgpack.RawMessage{raw(1)}, nil, ErrBadArgs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := AsHandler(tt.fn)
+			h, err := Adapt(tt.fn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := h(context.Background(), NewRequest(from, "m", tt.args...))
+			got, err := h(context.Background(), &Request{From: from, Method: "outer"}, "m", tt.args)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}
@@ -111,8 +111,8 @@ func TestAsHandlerNewRequest(t *testing.T) {
 		})
 	}
 	for _, bad := range []any{nil, 3, func() {}, func(context.Context, netip.AddrPort) (int, int) { return 0, 0 }} {
-		if _, err := AsHandler(bad); !errors.Is(err, ErrBadHandler) {
-			t.Errorf("AsHandler(%T): %v, want ErrBadHandler", bad, err)
+		if _, err := Adapt(bad); !errors.Is(err, ErrBadHandler) {
+			t.Errorf("Adapt(%T): %v, want ErrBadHandler", bad, err)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func TestBadArgumentFailsAtOnce(t *testing.T) {
 // leaves is valid.
 func TestBadResultIsErrorReply(t *testing.T) {
 	server := newTestEndpoint(t, "127.0.0.1:0")
-	server.Handle("func1", Func1(func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s + badUTF8, nil }))
+	server.Handle("func1", func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s + badUTF8, nil })
 	server.Handle("reflect", func(_ context.Context, _ netip.AddrPort) ([]any, error) { return []any{badUTF8}, nil })
 	server.Handle("raw", HandlerFunc(func(context.Context, *Request) (any, error) { return map[string]int{badUTF8: 1}, nil }))
 	client := newTestEndpoint(t, "127.0.0.1:0")
@@ -88,7 +88,7 @@ func TestBadResultIsErrorReply(t *testing.T) {
 	ic := newTestEndpoint(t, "127.0.0.1:0", WithInterceptors(func(ctx context.Context, req *Request, next HandlerFunc) (any, error) {
 		return next(ctx, req)
 	}))
-	ic.Handle("func1", Func1(func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s + badUTF8, nil }))
+	ic.Handle("func1", func(_ context.Context, _ netip.AddrPort, s string) (string, error) { return s + badUTF8, nil })
 	if _, err := client.Call(ctx, ic.LocalAddr(), "func1", "x"); !errors.Is(err, ErrHandler) {
 		t.Errorf("with an interceptor: err = %v, want ErrHandler", err)
 	}
@@ -104,15 +104,15 @@ func TestErrorRepliesAreValid(t *testing.T) {
 		return errors.New(strings.Repeat("é", maxErrorMessage)) // cut inside a character
 	})
 	raw := rawSocket(t)
-	id := MsgID{1, 2, 3}
+	id := msgID{1, 2, 3}
 	for _, method := range []string{"fail", "long", "no-such-" + badUTF8} {
-		b := appendRequestHeader(nil, TypeRequest, id, method, 0)
+		b := appendRequestHeader(nil, typeRequest, id, method, 0)
 		send(t, raw, b, server.LocalAddr())
 		reply := readDatagram(t, raw)
-		if reply[0] != TypeError || !wire.ValidUTF8(reply[HeaderLen:]) {
+		if reply[0] != typeError || !wire.ValidUTF8(reply[headerLen:]) {
 			t.Fatalf("%q: reply %x is not a valid error reply", method, reply)
 		}
-		rerr, err := parseErrorBody(reply[HeaderLen:])
+		rerr, err := parseErrorBody(reply[headerLen:])
 		if err != nil || !utf8.ValidString(rerr.Message) || len(rerr.Message) > maxErrorMessage {
 			t.Errorf("%q: %v, %+v", method, err, rerr)
 		}

@@ -164,7 +164,7 @@ func TestPythonValuesArgs(t *testing.T) {
 		return v, err
 	}))
 	server.Handle("typed", func(_ context.Context, _ netip.AddrPort, v any) (any, error) { return v, nil })
-	server.Handle("func1", Func1(func(_ context.Context, _ netip.AddrPort, v any) (any, error) { return v, nil }))
+	server.Handle("func1", func(_ context.Context, _ netip.AddrPort, v any) (any, error) { return v, nil })
 	server.Handle("variadic", func(_ context.Context, _ netip.AddrPort, vs ...any) (any, error) { return vs[0], nil })
 	client := newTestEndpoint(t, "127.0.0.1:0")
 	ctx := testCtx(t)

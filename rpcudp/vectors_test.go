@@ -157,7 +157,7 @@ func TestVectorsDecode(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if h.typ != TypeRequest || hex.EncodeToString(h.id[:]) != v.MsgID && v.MsgID != "" {
+				if h.typ != typeRequest || hex.EncodeToString(h.id[:]) != v.MsgID && v.MsgID != "" {
 					t.Fatalf("header = %x/%x, want 0/%s", h.typ, h.id, v.MsgID)
 				}
 				method, nargs, args, err := parseRequest(body)
@@ -190,12 +190,12 @@ func TestVectorsDecode(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if h.typ != TypeResponse {
+				if h.typ != typeResponse {
 					t.Fatalf("type = %x", h.typ)
 				}
 				req := mustHex(t, v.RequestHex)
-				if !bytes.Equal(req[1:HeaderLen], h.id[:]) {
-					t.Errorf("reply id %x does not match request id %x", h.id, req[1:HeaderLen])
+				if !bytes.Equal(req[1:headerLen], h.id[:]) {
+					t.Errorf("reply id %x does not match request id %x", h.id, req[1:headerLen])
 				}
 				if got, want := decodeBody(t, body), fromJSON(t, v.Decoded); !reflect.DeepEqual(got, want) {
 					t.Errorf("body = %#v, want %#v", got, want)
@@ -206,7 +206,7 @@ func TestVectorsDecode(t *testing.T) {
 				if err != nil {
 					return // short datagram: dropped, as Python does
 				}
-				if h.typ == TypeRequest {
+				if h.typ == typeRequest {
 					if _, _, _, err := parseRequest(body); err != nil {
 						t.Fatal(err)
 					}
@@ -227,9 +227,9 @@ func TestVectorsEncode(t *testing.T) {
 			case "request":
 				want := mustHex(t, v.Hex)
 				call := fromJSON(t, v.Decoded).([]any)
-				var id MsgID
-				copy(id[:], want[1:HeaderLen])
-				got, err := e.encodeRequest(nil, TypeRequest, id, call[0].(string), call[1].([]any))
+				var id msgID
+				copy(id[:], want[1:headerLen])
+				got, err := e.encodeRequest(nil, typeRequest, id, call[0].(string), call[1].([]any))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -240,7 +240,7 @@ func TestVectorsEncode(t *testing.T) {
 				want := mustHex(t, v.Hex)
 				c := e.codecs.get()
 				defer e.codecs.put(c)
-				got, err := c.encode(append([]byte(nil), want[:HeaderLen]...), fromJSON(t, v.Decoded))
+				got, err := c.encode(append([]byte(nil), want[:headerLen]...), fromJSON(t, v.Decoded))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -288,7 +288,7 @@ func TestVectorsServe(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			send(t, client, mustHex(t, v.Hex), server.LocalAddr())
 			reply := readDatagram(t, client)
-			if reply[0] != TypeResponse || !bytes.Equal(reply[1:HeaderLen], mustHex(t, v.Hex)[1:HeaderLen]) || reply[HeaderLen] != 0xc3 {
+			if reply[0] != typeResponse || !bytes.Equal(reply[1:headerLen], mustHex(t, v.Hex)[1:headerLen]) || reply[headerLen] != 0xc3 {
 				t.Errorf("reply %x, want response true under the same id", reply)
 			}
 			got := <-seen

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
 // TestMethodArgs benchmarks a method other than echo, with -args, on a
@@ -38,7 +39,7 @@ func TestMethodArgs(t *testing.T) {
 		}
 		res, stdout, _ := runOK(t, cfg)
 		checkSane(t, res.RPC, 100)
-		if res.Config.Method != "greet" || res.Config.RequestBytes <= rpcudp.HeaderLen {
+		if res.Config.Method != "greet" || res.Config.RequestBytes <= wire.HeaderLen {
 			t.Errorf("config %+v", res.Config)
 		}
 		if !strings.Contains(stdout, "rpcudp bench: greet on") || !strings.Contains(stdout, "args [") {

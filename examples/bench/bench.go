@@ -11,6 +11,7 @@ import (
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/jsonmsg"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
 // echoMethod is the method the benchmark calls by default.
@@ -111,7 +112,7 @@ func requestBytes(method string, args []any) int {
 	if err != nil {
 		return 0
 	}
-	return rpcudp.HeaderLen + len(b)
+	return wire.HeaderLen + len(b)
 }
 
 // run benchmarks the server the configuration names (and with -raw the

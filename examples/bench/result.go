@@ -194,7 +194,7 @@ type EndpointStats struct {
 	SendBuffer int `json:"send_buffer"`
 }
 
-// DropStats is rpcudp.Drops with a total.
+// DropStats is rpcudp.Stats.Drops with a total.
 type DropStats struct {
 	Total       uint64 `json:"total"`
 	Malformed   uint64 `json:"malformed"`

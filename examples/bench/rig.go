@@ -123,9 +123,9 @@ func (r *rpcRig) startServer(cfg Config) error {
 	// Enough handler slots that the harness's own server never drops
 	// a request for overload.
 	r.server = rpcudp.New(withLoss(sconn, nil, r.loss.serverOut),
-		rpcudp.WithHandlerSlots(max(rpcudp.DefaultHandlerSlots, 2*cfg.Concurrency)))
-	err = r.server.Handle(echoMethod, rpcudp.Func1(
-		func(_ context.Context, _ netip.AddrPort, b []byte) ([]byte, error) { return b, nil }))
+		rpcudp.WithHandlerSlots(max(256, 2*cfg.Concurrency))) // 256: the default
+	err = r.server.Handle(echoMethod,
+		func(_ context.Context, _ netip.AddrPort, b []byte) ([]byte, error) { return b, nil })
 	if err != nil {
 		r.close()
 	}

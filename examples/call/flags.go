@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/service"
 )
 
@@ -31,7 +30,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.DurationVar(&o.timeout, "timeout", rpcudp.DefaultTimeout, "how long to wait for the reply")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for the reply")
 	fs.DurationVar(&o.retry, "retry", 0, "resend the request after this long, doubling (0: never, as Python)")
 	fs.StringVar(&o.listen, "listen", "", "local UDP address to call from (default: any, of the server's family)")
 	fs.BoolVar(&o.list, "list", false, "print the methods a Go server serves")
@@ -65,7 +64,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	o.addr = rest[0]
 	switch {
 	case o.list:
-		o.method = rpcudp.MethodsMethod
+		o.method = "rpcudp.methods"
 	case o.watch == "":
 		o.method, o.args = rest[1], rest[2:]
 	}

@@ -98,12 +98,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	ep, err := rpcudp.Listen(ctx, listenAddr(o.listen, to), rpcudp.WithTimeout(o.timeout),
-		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: o.retry}), rpcudp.WithoutIntrospection())
+		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: o.retry}))
 	if err != nil {
 		fmt.Fprintln(stderr, "call:", err)
 		return exitUsage
 	}
 	defer ep.Close()
+	ep.Unhandle("rpcudp.methods") // a client: nothing to introspect
 	if o.watch == "" && o.target == (service.Target{}) {
 		reply, err := ep.Call(ctx, to, o.method, callArgs...)
 		return report(o, reply, err, stdout, stderr)

@@ -23,7 +23,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "local UDP address to call from")
 	name := flag.String("name", "Snake Plissken", "the name to greet")
 	method := flag.String("method", "sayhi", "the method to call")
-	timeout := flag.Duration("timeout", rpcudp.DefaultTimeout, "how long to wait for the answer")
+	timeout := flag.Duration("timeout", 5*time.Second, "how long to wait for the answer")
 	flag.Parse()
 	os.Exit(run(os.Stdout, os.Stderr, *addr, *listen, *method, *name, *timeout))
 }

@@ -153,10 +153,11 @@ func (cs *callers) endpoint(ctx context.Context, to netip.AddrPort) (*rpcudp.End
 	if is4 {
 		listen = "0.0.0.0:0"
 	}
-	ep, err := rpcudp.Listen(ctx, listen, rpcudp.WithTimeout(cs.timeout), rpcudp.WithoutIntrospection())
+	ep, err := rpcudp.Listen(ctx, listen, rpcudp.WithTimeout(cs.timeout))
 	if err != nil {
 		return nil, err
 	}
+	ep.Unhandle("rpcudp.methods") // a client: nothing to introspect
 	if cs.eps == nil {
 		cs.eps = map[bool]*rpcudp.Endpoint{}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/rpcudp/go-rpcudp/rpcudp/service"
 	"github.com/rpcudp/go-rpcudp/rpcudp/simnet"
+	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -164,8 +165,8 @@ func TestForgedClaims(t *testing.T) {
 
 // forgedClaim is a 30-byte request claim("").
 func forgedClaim(rng *rand.Rand) []byte {
-	b := []byte{rpcudp.TypeRequest}
-	for range rpcudp.HeaderLen - 1 {
+	b := []byte{wire.TypeRequest}
+	for range wire.HeaderLen - 1 {
 		b = append(b, byte(rng.Uint32()))
 	}
 	body, _ := msgpack.Marshal([]any{"claim", []any{""}})

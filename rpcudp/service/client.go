@@ -97,14 +97,17 @@ func (c *Client) callWith(ctx context.Context, o rpcudp.CallOptions, addr netip.
 	if args == nil {
 		args = []any{}
 	}
+	if o != (rpcudp.CallOptions{}) {
+		ctx = rpcudp.WithCallOptions(ctx, o)
+	}
 	var r rpcudp.Reply
 	var err error
 	if t == (Target{}) {
-		r, err = c.ep.CallWith(ctx, o, addr, method, args...)
+		r, err = c.ep.Call(ctx, addr, method, args...)
 	} else {
-		r, err = c.ep.CallWith(ctx, o, addr, callMethod, t.Namespace, t.Version, method, args)
+		r, err = c.ep.Call(ctx, addr, callMethod, t.Namespace, t.Version, method, args)
 	}
-	return r, fromRemote(err)
+	return r, err
 }
 
 // inventory asks the server at addr for its inventory.

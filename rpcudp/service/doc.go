@@ -21,8 +21,7 @@
 // ErrNoSuchMethod (all three also match rpcudp.ErrUnknownMethod). Methods of the null namespace are
 // also registered on the rpcudp.Endpoint under their plain names. A
 // method is any function rpcudp.Endpoint.Handle accepts: the server runs
-// it (rpcudp.AsHandler) on a request it builds from the call's arguments
-// (rpcudp.NewRequest).
+// it (rpcudp.Adapt) on the call's arguments.
 //
 // Start makes the server take requests; Stop makes it answer each new
 // one with an error reply (ErrStopped; a Python caller, which ignores

@@ -74,7 +74,7 @@ var wireErrors = [...]struct {
 // a server and a client, is fine.
 func registerErrors(ep *rpcudp.Endpoint) error {
 	for _, w := range wireErrors {
-		if err := registerError(ep, w.code, w.err); err != nil {
+		if err := ep.RegisterError(w.code, w.err); err != nil {
 			return fmt.Errorf("service: error code %d: %w", w.code, err)
 		}
 	}

@@ -76,7 +76,7 @@ func TestWireErrors(t *testing.T) {
 				t.Errorf("%v: got %v", tc.want, err)
 				continue
 			}
-			if !service.StandIn && re.Code != codes[tc.want] {
+			if re.Code != codes[tc.want] {
 				t.Errorf("%v: code %d, want %d", tc.want, re.Code, codes[tc.want])
 			}
 		}

@@ -38,6 +38,3 @@ func WireCodes() map[error]rpcudp.ErrorCode {
 	return m
 }
 
-// StandIn: error replies do not carry WireCodes yet (errors_standin.go);
-// false once rpcudp's RegisterError is in.
-const StandIn = true

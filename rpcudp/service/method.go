@@ -31,5 +31,5 @@ type Method struct {
 type method struct {
 	Method
 	name string
-	h    rpcudp.HandlerFunc // run on a request made by rpcudp.NewRequest
+	h    func(context.Context, *rpcudp.Request, string, []msgpack.RawMessage) (any, error) // rpcudp.Adapt's
 }

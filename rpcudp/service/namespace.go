@@ -41,7 +41,7 @@ func (g *Group) Handle(name string, fn any, md ...Method) error {
 	case len(md) > 1:
 		return fmt.Errorf("%w: %s: more than one Method", rpcudp.ErrBadHandler, name)
 	}
-	h, err := rpcudp.AsHandler(fn)
+	h, err := rpcudp.Adapt(fn)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

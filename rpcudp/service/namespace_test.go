@@ -176,7 +176,8 @@ func TestStopWait(t *testing.T) {
 		}
 		close(release)
 		must(t, r.srv.Wait(bg))
-		if v, err := slow.Wait(); err != nil || string(v) != "\xa4done" {
+		<-slow.Done
+		if v, err := slow.Reply, slow.Err; err != nil || string(v) != "\xa4done" {
 			t.Fatalf("the running request: %q, %v", v, err)
 		}
 		r.srv.Start()

@@ -64,7 +64,7 @@ func (v *victimTally) got() (bytes, replies int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, typ := range v.types {
-		if typ == rpcudp.TypeResponse || typ == rpcudp.TypeError {
+		if typ == wire.TypeResponse || typ == wire.TypeError {
 			replies++
 		}
 	}
@@ -135,8 +135,8 @@ func (b *bigRig) fill(t *testing.T) {
 // message id is zeros: runForged sets it); args are strings, ints or
 // []any of them.
 func forge(method string, args ...any) []byte {
-	b := make([]byte, rpcudp.HeaderLen)
-	b[0] = rpcudp.TypeRequest
+	b := make([]byte, wire.HeaderLen)
+	b[0] = wire.TypeRequest
 	b = wire.AppendArrayLen(b, 2)
 	b = wire.AppendStr(b, method)
 	return appendArgs(b, args)
@@ -193,7 +193,7 @@ func fixed(b []byte) func(*testing.T, *bigRig) []byte {
 var forgedCases = []forgedCase{
 	{"svc.inventory", fixed(forge("svc.inventory")), true, 0},
 	{"svc.inventory, 10 times", fixed(forge("svc.inventory")), true, 10},
-	{"rpcudp.methods", fixed(forge(rpcudp.MethodsMethod)), true, 0},
+	{"rpcudp.methods", fixed(forge("rpcudp.methods")), true, 0},
 	{"svc.get of a large property", fixed(forge("svc.get", "blob")), true, 0},
 	{"svc.call of a large reply", fixed(forge("svc.call", "", "", "dump", []any{})), true, 0},
 	{"plain call of a large reply", fixed(forge("dump")), true, 0},

@@ -238,11 +238,11 @@ func (s *Server) invoke(ctx context.Context, from netip.AddrPort, ns, ver, name 
 		ctx, cancel = context.WithTimeout(ctx, m.Timeout)
 		defer cancel()
 	}
-	req := rpcudp.NewRequest(from, name, args...)
-	if outer, ok := ctx.Value(outerKey{}).(*rpcudp.Request); ok {
-		req.ID, req.Notify = outer.ID, outer.Notify
+	outer, ok := ctx.Value(outerKey{}).(*rpcudp.Request)
+	if !ok {
+		outer = &rpcudp.Request{From: from}
 	}
-	return m.h(ctx, req)
+	return m.h(ctx, outer, name, args)
 }
 
 // handleCall serves svc.call [namespace, version, method, [args...]].
