@@ -382,7 +382,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 			idx := slices.Clone(live)
 			slices.SortFunc(idx, func(a, b int) int { return cmpDistance(d, nodes[a].ID(), nodes[b].ID()) })
 			m := map[int]bool{}
-			for _, i := range idx[:min(DefaultK, len(idx))] {
+			for _, i := range idx[:min(defaultK, len(idx))] {
 				m[i] = true
 			}
 			closest[d] = m

@@ -10,12 +10,12 @@ import (
 
 // Defaults of the Node's Config, used for zero fields.
 const (
-	// DefaultQuorum is how many valid copies a GetRecord collects by
+	// defaultQuorum is how many valid copies a GetRecord collects by
 	// default (Config.Quorum).
-	DefaultQuorum = 3
-	// DefaultAlpha is the number of RPCs a lookup keeps in flight (the
+	defaultQuorum = 3
+	// defaultAlpha is the number of RPCs a lookup keeps in flight (the
 	// paper's and Python's alpha).
-	DefaultAlpha = 3
+	defaultAlpha = 3
 	// defaultRPCTimeout is how long an RPC waits for its answer, as in
 	// Python's rpcudp.
 	defaultRPCTimeout = 5 * time.Second
@@ -67,7 +67,7 @@ var (
 // Config configures a Node. The zero value is usable: every zero field
 // takes the default given in its comment. Negative numbers (but NoLimit
 // where a field allows it) and numbers beyond a field's range (K at most
-// MaxK, Alpha at most MaxAlpha, B at most 160, MaxFailures at most 1000,
+// maxK, Alpha at most maxAlpha, B at most 160, MaxFailures at most 1000,
 // timeouts at most an hour) are an error.
 type Config struct {
 	// K is the bucket size and the number of nodes a key is stored at
@@ -81,7 +81,7 @@ type Config struct {
 	// ID is the node's id; the zero ID means a random one.
 	ID ID
 	// Storage holds the values this node stores. nil means a
-	// MemoryStorage with default bounds, created and closed by the node; a
+	// memoryStorage with default bounds, created and closed by the node; a
 	// Storage given here is not closed by Node.Close.
 	Storage Storage
 	// Logger receives the node's logs; nil discards them.
@@ -168,7 +168,7 @@ type Config struct {
 	// ErrBadConfig).
 	Validators map[string]Validator
 	// Quorum is how many copies of the newest record GetRecord collects
-	// (default DefaultQuorum, 3; at most MaxK): its lookup ends early only
+	// (default defaultQuorum, 3; at most maxK): its lookup ends early only
 	// once that many holders answered the newest valid record seen and
 	// the 2*Quorum candidates closest to the key have answered; otherwise
 	// it runs until it converges. GetOptions.Quorum overrides it for one
@@ -207,10 +207,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.fillBudgets()
 	if cfg.K == 0 {
-		cfg.K = DefaultK
+		cfg.K = defaultK
 	}
 	if cfg.Alpha == 0 {
-		cfg.Alpha = DefaultAlpha
+		cfg.Alpha = defaultAlpha
 	}
 	if cfg.B == 0 {
 		cfg.B = defaultB
@@ -244,7 +244,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.ID = RandomID()
 	}
 	if cfg.Quorum == 0 {
-		cfg.Quorum = DefaultQuorum
+		cfg.Quorum = defaultQuorum
 	}
 	guard, err := newStoreGuard(cfg.Validators)
 	if err != nil {

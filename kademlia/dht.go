@@ -8,7 +8,7 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// GetOptions qualifies a Node.GetWith.
+// GetOptions qualifies a Node.Get or Node.GetRecord.
 type GetOptions struct {
 	// SkipLocal ignores this node's own stored copy of the key and asks the
 	// network, as if the node held nothing (useful to check what the other
@@ -23,58 +23,72 @@ type GetOptions struct {
 }
 
 // Get returns the value stored under key, hashed with Digest as Python
-// does. A value held locally is returned at once; otherwise a value lookup
-// asks the network, and when it finds nothing, a second one keeping twice
-// as many candidates in view (a defence against liars near the key).
-// found is false when no peer has it. Namespaced values (EnvelopeValue)
-// are checked by their Validator: invalid copies are ignored, its Select
-// chooses among the valid ones, and holders of other copies are written
-// the chosen one. The error wraps
-// ErrNoPeers when there is nobody to ask (or nobody answered), and
-// ErrKeyType for a key Digest cannot hash.
-func (n *Node) Get(ctx context.Context, key any) (v Value, found bool, err error) {
-	return n.GetWith(ctx, key, GetOptions{})
-}
-
-// GetWith is Get with options: GetOptions{SkipLocal: true} asks the
-// network even when this node holds the key.
-func (n *Node) GetWith(ctx context.Context, key any, o GetOptions) (v Value, found bool, err error) {
+// does (an ID is taken as the digest itself). A value held locally is
+// returned at once; otherwise a value lookup asks the network, and when it
+// finds nothing, a second one keeping twice as many candidates in view (a
+// defence against liars near the key). found is false when no peer has
+// it. Namespaced values (EnvelopeValue) are checked by their Validator:
+// invalid copies are ignored, its Select chooses among the valid ones, and
+// holders of other copies are written the chosen one. opts is at most one
+// GetOptions. The error wraps ErrNoPeers when there is nobody to ask (or
+// nobody answered), and ErrValueType for a key Digest cannot hash.
+func (n *Node) Get(ctx context.Context, key any, opts ...GetOptions) (v Value, found bool, err error) {
+	o, err := oneOption(opts)
+	if err != nil {
+		return Value{}, false, err
+	}
 	dkey, err := Digest(key)
 	if err != nil {
 		return Value{}, false, err
 	}
-	return n.getDigest(ctx, dkey, o)
-}
-
-// GetDigest is Get for an already hashed key.
-func (n *Node) GetDigest(ctx context.Context, key ID) (Value, bool, error) {
-	return n.getDigest(ctx, key, GetOptions{})
-}
-
-func (n *Node) getDigest(ctx context.Context, key ID, o GetOptions) (Value, bool, error) {
+	if n.ctx.Err() != nil {
+		return Value{}, false, ErrNodeClosed
+	}
 	if !o.SkipLocal && o.Quorum <= 1 {
-		if v, ok, err := n.storage.Get(key); err != nil || ok {
-			return v, ok, err
+		if v, ok, err := n.storage.Get(dkey); err != nil || ok {
+			return v, ok, n.closedOr(err)
 		}
 	}
 	// Without a quorum the local copy was looked up above: none.
-	return n.read(ctx, key, readPolicy{quorum: o.Quorum}, o.SkipLocal || o.Quorum <= 1)
+	return n.read(ctx, dkey, readPolicy{quorum: o.Quorum}, o.SkipLocal || o.Quorum <= 1)
 }
 
-// Set stores value under key (hashed with Digest as Python does) at the K
-// nodes closest to it. value is a string, []byte, any Go integer, float64,
-// float32, bool or a Value; any other type returns an error wrapping
-// ErrValueType before anything is sent, and so does a value over
-// MaxValueSize (wrapping rpcudp.ErrMessageTooLarge). The node also keeps
-// the value itself, marked as its original, and sets it again every
-// OriginalRepublishInterval. Set fails (wrapping ErrNoPeers) when no peer
-// is known or none answered the lookup, and (wrapping ErrStoreFailed) when
-// every store failed. A namespaced value (EnvelopeValue) that its
-// Validator refuses, or that would replace a better value held here, is
-// refused before anything is sent (ErrBadRecord, ErrStaleRecord, ...); a
-// refusal by any Go holder for a compare-and-swap or a newer value held
-// is returned (wrapping ErrSeqConflict or ErrStaleRecord) even when other
-// nodes stored the value.
+// oneOption returns the option of a variadic options parameter: the zero
+// value if none, an error if more than one.
+func oneOption[O any](opts []O) (O, error) {
+	var o O
+	switch len(opts) {
+	case 0:
+		return o, nil
+	case 1:
+		return opts[0], nil
+	}
+	return o, fmt.Errorf("kademlia: %d %T given, at most one", len(opts), o)
+}
+
+// closedOr returns ErrNodeClosed if the node is closed (a storage the node
+// closed fails with ErrStorageClosed meanwhile), else err.
+func (n *Node) closedOr(err error) error {
+	if err != nil && n.ctx.Err() != nil {
+		return ErrNodeClosed
+	}
+	return err
+}
+
+// Set stores value under key (hashed with Digest as Python does; an ID is
+// taken as the digest itself) at the K nodes closest to it. value is a
+// string, []byte, any Go integer, float64, float32, bool or a Value; any
+// other type returns an error wrapping ErrValueType before anything is
+// sent, and a value over MaxValueSize one wrapping
+// rpcudp.ErrMessageTooLarge. The node also keeps the value itself, marked
+// as its original, and sets it again every OriginalRepublishInterval.
+// Set fails (wrapping ErrNoPeers) when no peer is known or none answered
+// the lookup, and (wrapping ErrStoreFailed) when every store failed. A
+// namespaced value (EnvelopeValue) that its Validator refuses, or that
+// would replace a better value held here, is refused before anything is
+// sent (ErrBadRecord, ErrStaleRecord, ...); a refusal by any Go holder for
+// a compare-and-swap or a newer value held is returned (wrapping
+// ErrSeqConflict or ErrStaleRecord) even when other nodes stored the value.
 func (n *Node) Set(ctx context.Context, key any, value any) error {
 	v, err := encodeSetValue(value)
 	if err != nil {
@@ -85,15 +99,6 @@ func (n *Node) Set(ctx context.Context, key any, value any) error {
 		return err
 	}
 	return n.setDigest(ctx, dkey, v, PutOptions{Original: true})
-}
-
-// SetDigest is Set for an already hashed key.
-func (n *Node) SetDigest(ctx context.Context, key ID, value any) error {
-	v, err := encodeSetValue(value)
-	if err != nil {
-		return err
-	}
-	return n.setDigest(ctx, key, v, PutOptions{Original: true})
 }
 
 // encodeSetValue checks a value given to Set. Its errors already name the

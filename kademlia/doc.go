@@ -60,7 +60,7 @@
 //   - state.go: SaveState, LoadState (numbers range-checked),
 //     SaveStateRegularly (a lone node saves too).
 //   - storage.go, storage_memory.go: the Storage interface (values with
-//     their Meta: stored at, expiry, original) and MemoryStorage.
+//     their Meta: stored at, expiry, original) and memoryStorage.
 //   - value.go, id.go, contact.go: values (and namespaced values, the
 //     envelope), ids and key digests, contacts.
 //   - record.go, keys.go: signed records (Record, NewRecord, DecodeRecord,

@@ -52,7 +52,7 @@ func offlineNode(t testing.TB, cfg Config) *Node {
 	}
 	n := &Node{cfg: cfg, id: cfg.ID, log: cfg.Logger, storage: cfg.Storage}
 	if n.storage == nil {
-		n.storage = NewMemoryStorage(StorageConfig{})
+		n.storage = newMemoryStorage(StorageConfig{})
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	t.Cleanup(n.cancel)
@@ -60,10 +60,20 @@ func offlineNode(t testing.TB, cfg Config) *Node {
 	return n
 }
 
-// MemorySizes exposes a MemoryStorage's internal sizes (map, expiry heap,
+// MemorySizes exposes a memoryStorage's internal sizes (map, expiry heap,
 // order list) to the package's external tests.
-func MemorySizes(s *MemoryStorage) (items, expiry, order int) {
+func MemorySizes(s *memoryStorage) (items, expiry, order int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.items), len(s.expiry), s.order.Len()
 }
+
+// The in-memory storage and its defaults, for the package's external
+// tests (storage_test.go runs one suite on every Storage).
+type MemoryStorage = memoryStorage
+
+func NewMemoryStorage(cfg StorageConfig) *MemoryStorage { return newMemoryStorage(cfg) }
+
+const DefaultStorageTTL = defaultStorageTTL
+
+func (c StorageConfig) WithDefaults() StorageConfig { return c.withDefaults() }

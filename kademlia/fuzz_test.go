@@ -126,7 +126,7 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 	tb.Helper()
 	net := simnet.New(simnet.Config{Seed: 1})
 	tb.Cleanup(func() { net.Close() })
-	storage := NewMemoryStorage(StorageConfig{MaxItems: 4096, MaxBytes: 1 << 20})
+	storage := newMemoryStorage(StorageConfig{MaxItems: 4096, MaxBytes: 1 << 20})
 	tb.Cleanup(func() { storage.Close() })
 	nodeAddr := netip.MustParseAddrPort("10.0.0.1:8468")
 	conn, err := net.Listen(nodeAddr)
@@ -381,7 +381,7 @@ func FuzzLookupReply(f *testing.F) {
 			if _, err := v.Interface(); err != nil {
 				t.Fatalf("value found does not decode: %v", err)
 			}
-			if back, err := ValueFromMsgpack(v.Raw()); err != nil || !back.Equal(v) {
+			if back, err := valueFromMsgpack(v.encoded()); err != nil || !back.Equal(v) {
 				t.Fatalf("value found does not round-trip: %v", err)
 			}
 		}

@@ -95,7 +95,7 @@ func (n *Node) handOffItems(ctx context.Context, c Contact, depths *depthSet) (i
 }
 
 // keyLister is implemented by storages that can list their keys without
-// copying their values (MemoryStorage).
+// copying their values (memoryStorage).
 type keyLister interface {
 	// keys returns the keys of the unexpired items keep accepts, in
 	// Iterate's order. keep runs with the storage locked: it must be

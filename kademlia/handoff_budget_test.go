@@ -32,7 +32,7 @@ func runHandOffFlood(t *testing.T, cfg Config, values int) (f handOffFlood) {
 	synctest.Test(t, func(t *testing.T) {
 		net := simnet.New(simnet.Config{Seed: 5, Latency: time.Millisecond})
 		defer net.Close()
-		st := NewMemoryStorage(StorageConfig{})
+		st := newMemoryStorage(StorageConfig{})
 		defer st.Close()
 		blob := make([]byte, 1000)
 		for i := range values {
@@ -98,7 +98,7 @@ func floodPeer(t *testing.T, net *simnet.Network, i int, stores, bytes *atomic.I
 		if err != nil || len(args) != 3 {
 			return nil, rpcudp.ErrBadArgs
 		}
-		v, err := ValueFromMsgpack(args[2])
+		v, err := valueFromMsgpack(args[2])
 		if err != nil {
 			return nil, err
 		}

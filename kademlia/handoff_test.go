@@ -77,7 +77,7 @@ func TestHandOffRuleUnchanged(t *testing.T) {
 // wrapper the node cannot look behind) gives cache stores its TTL halved,
 // and keeps the expiry of a key it already holds.
 func TestUserStorageGetsCacheTTL(t *testing.T) {
-	st := &notifyStorage{Storage: NewMemoryStorage(StorageConfig{TTL: time.Hour}), puts: make(chan ID, 1)}
+	st := &notifyStorage{Storage: newMemoryStorage(StorageConfig{TTL: time.Hour}), puts: make(chan ID, 1)}
 	key := ID{}
 	n := offlineNode(t, Config{ID: ID{0x80}, K: 2, Storage: st})
 	for i := range 3 { // three contacts closer to key than us: K+1

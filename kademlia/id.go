@@ -25,10 +25,6 @@ const idBits = IDLen * 8
 // cannot be a node id or key digest.
 var ErrBadID = errors.New("kademlia: node id must be 20 bytes")
 
-// ErrKeyType reports a key whose Go type has no Python counterpart that
-// Digest knows how to hash.
-var ErrKeyType = errors.New("kademlia: unsupported key type")
-
 // ID is a 160-bit node id or key digest. It is read as a big-endian unsigned
 // integer, exactly as Python's kademlia reads Node.long_id
 // (int(id.hex(), 16)), so comparisons of IDs and of XOR distances are
@@ -122,8 +118,8 @@ func cmpDistance(target, a, b ID) int {
 // distance.
 func closerTo(target, a, b ID) bool { return cmpDistance(target, a, b) < 0 }
 
-// DigestBytes returns the SHA-1 digest of b as an ID.
-func DigestBytes(b []byte) ID { return ID(sha1.Sum(b)) } //nolint:gosec // protocol-mandated
+// digestBytes returns the SHA-1 digest of b as an ID.
+func digestBytes(b []byte) ID { return ID(sha1.Sum(b)) } //nolint:gosec // protocol-mandated
 
 // Digest hashes a DHT key into an ID exactly as Python's
 // kademlia.utils.digest does: bytes are hashed as they are and any other
@@ -139,20 +135,20 @@ func DigestBytes(b []byte) ID { return ID(sha1.Sum(b)) } //nolint:gosec // proto
 //     "nan".
 //   - ID: returned unchanged (the key is already a digest).
 //
-// Any other type, including nil, returns an error wrapping ErrKeyType.
+// Any other type, including nil, returns an error wrapping ErrValueType.
 func Digest(key any) (ID, error) {
 	switch k := key.(type) {
 	case ID:
 		return k, nil
 	case []byte:
-		return DigestBytes(k), nil
+		return digestBytes(k), nil
 	case string:
-		return DigestBytes([]byte(k)), nil
+		return digestBytes([]byte(k)), nil
 	case bool:
 		if k {
-			return DigestBytes([]byte("True")), nil
+			return digestBytes([]byte("True")), nil
 		}
-		return DigestBytes([]byte("False")), nil
+		return digestBytes([]byte("False")), nil
 	case int:
 		return digestString(strconv.FormatInt(int64(k), 10)), nil
 	case int8:
@@ -177,7 +173,7 @@ func Digest(key any) (ID, error) {
 		return digestString(strconv.FormatUint(uint64(k), 10)), nil
 	case *big.Int:
 		if k == nil {
-			return ID{}, fmt.Errorf("%w: nil *big.Int", ErrKeyType)
+			return ID{}, fmt.Errorf("%w: key: nil *big.Int", ErrValueType)
 		}
 		return digestString(k.String()), nil
 	case float64:
@@ -185,11 +181,11 @@ func Digest(key any) (ID, error) {
 	case float32:
 		return digestString(pyReprFloat(float64(k))), nil
 	default:
-		return ID{}, fmt.Errorf("%w: %T", ErrKeyType, key)
+		return ID{}, fmt.Errorf("%w: key of type %T", ErrValueType, key)
 	}
 }
 
-func digestString(s string) ID { return DigestBytes([]byte(s)) }
+func digestString(s string) ID { return digestBytes([]byte(s)) }
 
 // pyReprFloat formats f as Python 3's repr(float) / str(float): the shortest
 // decimal digits that round-trip, written in fixed notation with at least one

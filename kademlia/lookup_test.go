@@ -334,7 +334,7 @@ func TestLookupHopsAndCaching(t *testing.T) {
 	if id, err := binID(args[1]); err != nil || id != key {
 		t.Errorf("store key %x", []byte(args[1]))
 	}
-	if v, err := ValueFromMsgpack(args[2]); err != nil || v.String() != "found it" {
+	if v, err := valueFromMsgpack(args[2]); err != nil || v.String() != "found it" {
 		t.Errorf("store value %x", []byte(args[2]))
 	}
 

@@ -70,7 +70,7 @@ func TestRefreshAndRepublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := Digest("m")
-	week := DefaultStorageTTL
+	week := defaultStorageTTL
 	wantMeta := func(n *maintNode, stored, expires time.Time, original bool) {
 		t.Helper()
 		m, ok := metaOf(t, n.storage, key)

@@ -14,7 +14,7 @@ func TestMetrics(t *testing.T) {
 	if err := n.Set(ctx, "metrics-key", "metrics-value"); err != nil {
 		t.Fatal(err)
 	}
-	if _, found, err := n.GetWith(ctx, "metrics-key", GetOptions{SkipLocal: true}); err != nil || !found {
+	if _, found, err := n.Get(ctx, "metrics-key", GetOptions{SkipLocal: true}); err != nil || !found {
 		t.Fatalf("Get: %v, %v", found, err)
 	}
 	m := n.Metrics()

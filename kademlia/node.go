@@ -88,7 +88,7 @@ func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
 	n.cfg.OnLookup = n.observeLookups(cfg.OnLookup)
 	n.handOffBudget = newHandOffBudget(cfg)
 	if n.storage == nil {
-		n.storage = NewMemoryStorage(StorageConfig{Now: cfg.Now})
+		n.storage = newMemoryStorage(StorageConfig{Now: cfg.Now})
 		n.ownStorage = true
 	}
 	n.quota = newStoreQuota(n.storage, cfg.Now)
@@ -169,10 +169,14 @@ func (n *Node) spawn(what string, fn func(ctx context.Context)) bool {
 }
 
 // opContext derives a context for a user operation that also ends when
-// the node is closed; it fails with ErrNodeClosed on a closed node.
+// the node is closed (a nil ctx means context.Background); it fails with
+// ErrNodeClosed on a closed node.
 func (n *Node) opContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if n.ctx.Err() != nil {
 		return nil, nil, ErrNodeClosed
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(n.ctx, cancel)

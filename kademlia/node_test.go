@@ -141,8 +141,8 @@ func TestSetRejectsBadTypesBeforeSending(t *testing.T) {
 		{"k", complex(1, 2), ErrValueType},
 		{"k", Value{}, ErrValueType},
 		{"k", string([]byte{0xff}), ErrValueType},
-		{struct{}{}, "v", ErrKeyType},
-		{nil, "v", ErrKeyType},
+		{struct{}{}, "v", ErrValueType},
+		{nil, "v", ErrValueType},
 	} {
 		t.Run(fmt.Sprintf("%T/%T", tt.key, tt.value), func(t *testing.T) {
 			before := n.Endpoint().Stats().DatagramsOut
@@ -150,7 +150,7 @@ func TestSetRejectsBadTypesBeforeSending(t *testing.T) {
 				t.Fatalf("Set = %v, want %v", err, tt.want)
 			}
 			if tt.want == ErrValueType {
-				if err := n.SetDigest(ctx, RandomID(), tt.value); !errors.Is(err, tt.want) {
+				if err := n.Set(ctx, RandomID(), tt.value); !errors.Is(err, tt.want) {
 					t.Fatalf("SetDigest = %v, want %v", err, tt.want)
 				}
 			}
@@ -235,7 +235,7 @@ func TestSetGetFailures(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		n := newDHTNode(t, Config{Storage: NewMemoryStorage(StorageConfig{})})
+		n := newDHTNode(t, Config{Storage: newMemoryStorage(StorageConfig{})})
 		n.Close()
 		if err := n.Set(ctx, "k", "v"); !errors.Is(err, ErrNodeClosed) {
 			t.Errorf("Set = %v", err)
@@ -311,7 +311,7 @@ func TestKeyHandOffToNewNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := Digest("handed-off")
-	st := &notifyStorage{Storage: NewMemoryStorage(StorageConfig{}), puts: make(chan ID, 16)}
+	st := &notifyStorage{Storage: newMemoryStorage(StorageConfig{}), puts: make(chan ID, 16)}
 	defer st.Close()
 	c := newDHTNode(t, Config{ID: xorID(key, 1), Storage: st})
 	if _, err := c.Bootstrap(ctx, []netip.AddrPort{nodes[0].Addr()}); err != nil {
@@ -410,7 +410,7 @@ func TestNodeLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("given storage", func(t *testing.T) {
-		st := NewMemoryStorage(StorageConfig{})
+		st := newMemoryStorage(StorageConfig{})
 		n := newDHTNode(t, Config{Storage: st})
 		if !n.Addr().IsValid() || n.Endpoint() == nil {
 			t.Error("no address or endpoint on a running node")
@@ -444,7 +444,7 @@ func TestConfigDefaults(t *testing.T) {
 	if n.ID().IsZero() {
 		t.Error("zero id")
 	}
-	if _, ok := n.storage.(*MemoryStorage); !ok {
+	if _, ok := n.storage.(*memoryStorage); !ok {
 		t.Errorf("default storage %T", n.storage)
 	}
 	for _, bad := range []Config{{K: -1}, {Alpha: -1}, {B: -1}, {MaxFailures: -1}, {RPCTimeout: -1}, {RefreshInterval: -1}, {OriginalRepublishInterval: -1}} {

@@ -43,10 +43,10 @@ type nodeHeap struct {
 const heapMemory = 4
 
 // newNodeHeap returns an empty heap for a lookup of target that keeps the
-// maxSize closest contacts (DefaultK if maxSize <= 0).
+// maxSize closest contacts (defaultK if maxSize <= 0).
 func newNodeHeap(target ID, maxSize int) *nodeHeap {
 	if maxSize <= 0 {
-		maxSize = DefaultK
+		maxSize = defaultK
 	}
 	return &nodeHeap{target: target, maxSize: maxSize, failed: make(map[ID]struct{})}
 }

@@ -36,7 +36,7 @@ func TestHeapMaxSize(t *testing.T) {
 		{3, 10, 3},
 		{3, 2, 2},
 		{5, 0, 0},
-		{0, 30, DefaultK},
+		{0, 30, defaultK},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("max%d/push%d", tt.maxSize, tt.pushed), func(t *testing.T) {

@@ -102,8 +102,8 @@ func TestPythonRequests(t *testing.T) {
 			// The value is stored exactly as Python packed it.
 			raw := req[bytes.Index(req, key)+len(key):]
 			v, ok, err := n.storage.Get(ID(key))
-			if err != nil || !ok || !bytes.Equal(v.Raw(), raw) {
-				t.Errorf("stored %x (%v, %v), want %x", v.Raw(), ok, err, raw)
+			if err != nil || !ok || !bytes.Equal(v.encoded(), raw) {
+				t.Errorf("stored %x (%v, %v), want %x", v.encoded(), ok, err, raw)
 			}
 		}})
 	}
@@ -297,7 +297,7 @@ func TestHandlersRejectBadArgs(t *testing.T) {
 // TestStoreRespectsStorageBounds: a store beyond the storage's bounds is
 // refused with an error.
 func TestStoreRespectsStorageBounds(t *testing.T) {
-	n := newDHTNode(t, Config{Storage: NewMemoryStorage(StorageConfig{MaxItems: 1})})
+	n := newDHTNode(t, Config{Storage: newMemoryStorage(StorageConfig{MaxItems: 1})})
 	client, err := rpcudp.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +375,7 @@ func TestFindNodeMatchesBruteForce(t *testing.T) {
 // contact closer than the node beyond K-1.
 func TestCacheStoreTTL(t *testing.T) {
 	const k = 4
-	week := DefaultStorageTTL
+	week := defaultStorageTTL
 	key := RandomID()
 	tests := []struct {
 		closer int

@@ -167,7 +167,7 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 	if !skipLocal {
 		v, ok, err := n.storage.Get(key)
 		if err != nil {
-			return Value{}, false, err
+			return Value{}, false, n.closedOr(err)
 		}
 		if _, cerr := n.cfg.guard.check(key, v, pol.ns); ok && cerr == nil {
 			pol.local = &v
@@ -218,7 +218,11 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 // error, when no valid record was found. The error wraps ErrNoPeers when
 // there is nobody to ask, and ErrBadRecord for a key or salt of the wrong
 // size.
-func (n *Node) GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, opts GetOptions) (Record, bool, error) {
+func (n *Node) GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, options ...GetOptions) (Record, bool, error) {
+	opts, err := oneOption(options)
+	if err != nil {
+		return Record{}, false, err
+	}
 	if err := (Record{PublicKey: pub, Salt: salt}).checkSizes(); err != nil {
 		return Record{}, false, err
 	}
@@ -262,7 +266,11 @@ type PutRecordOptions struct {
 // newer record than the read found, the put is tried once more, one
 // higher. To store a record signed elsewhere, give its Encode to
 // SetDigest under its Key.
-func (n *Node) PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, opts PutRecordOptions) (Record, error) {
+func (n *Node) PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, options ...PutRecordOptions) (Record, error) {
+	opts, err := oneOption(options)
+	if err != nil {
+		return Record{}, err
+	}
 	r, err := n.putRecord(ctx, priv, salt, value, opts)
 	if opts.Seq == 0 && opts.ExpectSeq == nil && errors.Is(err, ErrStaleRecord) {
 		// The read that chose the seq missed the newest record (its

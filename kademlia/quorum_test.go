@@ -34,7 +34,7 @@ func newPyHolder(t *testing.T, id ID, v Value, stores chan<- ID) *pyHolder {
 			if err != nil || len(args) != 3 {
 				return nil, rpcudp.ErrBadArgs
 			}
-			v, err := ValueFromMsgpack(args[2])
+			v, err := valueFromMsgpack(args[2])
 			if err != nil {
 				return nil, err
 			}
@@ -158,7 +158,7 @@ func TestQuorumGetPlain(t *testing.T) {
 	for _, p := range peers {
 		n.rt.answered(p.contact())
 	}
-	v, found, err := n.GetWith(ctx, "k", GetOptions{Quorum: 3})
+	v, found, err := n.Get(ctx, "k", GetOptions{Quorum: 3})
 	if err != nil || !found || v.String() != "majority" {
 		t.Errorf("Get with a quorum = %v, %v, %v; want the majority", v, found, err)
 	}
@@ -278,7 +278,7 @@ func TestQuorumPutRecordReadMissed(t *testing.T) {
 			if err != nil || len(args) != 3 {
 				return nil, rpcudp.ErrBadArgs
 			}
-			v, err := ValueFromMsgpack(args[2])
+			v, err := valueFromMsgpack(args[2])
 			if err != nil {
 				return nil, err
 			}

@@ -43,7 +43,7 @@ func TestSaveLoadStateRoundTrip(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old contents"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.SaveState(path); err != nil {
+	if err := n.SaveState(path, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := dirNames(t, dir); !slices.Equal(got, []string{"state.json"}) {
@@ -79,7 +79,7 @@ func TestSaveLoadStateRoundTrip(t *testing.T) {
 func TestSaveStateFailuresLeaveNoTempFile(t *testing.T) {
 	n := stateNode(t)
 	dir := t.TempDir()
-	if err := n.SaveState(filepath.Join(dir, "missing", "state.json")); err == nil {
+	if err := n.SaveState(filepath.Join(dir, "missing", "state.json"), 0); err == nil {
 		t.Error("saved into a missing directory")
 	}
 	// Renaming over a non-empty directory fails after the temp file exists.
@@ -87,7 +87,7 @@ func TestSaveStateFailuresLeaveNoTempFile(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(target, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.SaveState(target); err == nil {
+	if err := n.SaveState(target, 0); err == nil {
 		t.Error("saved over a directory")
 	}
 	if got := dirNames(t, dir); !slices.Equal(got, []string{"occupied"}) {
@@ -150,12 +150,14 @@ func (s *stateSaves) count() int {
 	return len(s.errs)
 }
 
-func TestSaveStateRegularly(t *testing.T) {
+func TestSaveStateEvery(t *testing.T) {
 	t.Run("ticks and close", func(t *testing.T) {
 		n := stateNode(t)
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
-		n.SaveStateRegularly(path, 5*time.Millisecond)
+		if err := n.SaveState(path, 5*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
 		if err := waitFor(t, dhtCtx(t), saves.ch, "a regular save"); err != nil {
 			t.Fatal(err)
 		}
@@ -170,13 +172,12 @@ func TestSaveStateRegularly(t *testing.T) {
 			t.Error("no save at Close")
 		}
 	})
-	t.Run("only at close", func(t *testing.T) {
+	t.Run("once", func(t *testing.T) {
 		n := stateNode(t)
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
-		n.SaveStateRegularly(path, 0)
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("saved before Close: %v", err)
+		if err := n.SaveState(path, 0); err != nil {
+			t.Fatal(err)
 		}
 		if err := n.Close(); err != nil {
 			t.Fatal(err)
@@ -195,7 +196,9 @@ func TestSaveStateRegularly(t *testing.T) {
 		n := newDHTNode(t, Config{hooks: &hooks{}})
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
-		n.SaveStateRegularly(path, 0)
+		if err := n.SaveState(path, 0); err != nil {
+			t.Fatal(err)
+		}
 		n.Close()
 		st, err := LoadState(path)
 		if err != nil || st.ID != n.ID() || len(st.Neighbors) != 0 {
@@ -205,7 +208,9 @@ func TestSaveStateRegularly(t *testing.T) {
 			t.Error("the save was not reported")
 		}
 		// After Close it does nothing.
-		n.SaveStateRegularly(path, time.Millisecond)
+		if err := n.SaveState(path, time.Millisecond); !errors.Is(err, ErrNodeClosed) {
+			t.Errorf("SaveState after Close: %v, want ErrNodeClosed", err)
+		}
 		if saves.count() != 1 {
 			t.Error("saved after Close")
 		}
@@ -214,11 +219,13 @@ func TestSaveStateRegularly(t *testing.T) {
 		// ...but does not overwrite good neighbours with an empty list.
 		n := newDHTNode(t, Config{hooks: &hooks{}})
 		path := filepath.Join(t.TempDir(), "state.json")
-		old := &State{ID: n.ID(), K: DefaultK, Alpha: DefaultAlpha, Neighbors: []netip.AddrPort{netip.MustParseAddrPort("10.1.2.3:8468")}}
-		if err := old.Save(path); err != nil {
+		old := &State{ID: n.ID(), K: defaultK, Alpha: defaultAlpha, Neighbors: []netip.AddrPort{netip.MustParseAddrPort("10.1.2.3:8468")}}
+		if err := old.save(path); err != nil {
 			t.Fatal(err)
 		}
-		n.SaveStateRegularly(path, 0)
+		if err := n.SaveState(path, 0); err != nil {
+			t.Fatal(err)
+		}
 		n.Close()
 		if st, err := LoadState(path); err != nil || !reflect.DeepEqual(st, old) {
 			t.Errorf("state = %+v, %v; want %+v", st, err, old)

@@ -18,9 +18,8 @@ var ErrStorageClosed = errors.New("kademlia: storage closed")
 
 // Storage defaults, used for zero (or negative) StorageConfig fields.
 const (
-	// DefaultStorageTTL is how long a stored value lives unless it is
-	// published again: one week, as Python's ForgetfulStorage.
-	DefaultStorageTTL = 7 * 24 * time.Hour
+	// defaultStorageTTL: one week, as Python's ForgetfulStorage.
+	defaultStorageTTL = 7 * 24 * time.Hour
 	// defaultStorageMaxItems bounds the number of stored items.
 	defaultStorageMaxItems = 1 << 20
 	// defaultStorageMaxBytes bounds the sum of key and value sizes (256 MiB).
@@ -31,7 +30,7 @@ const (
 // fields take the defaults given in their comments.
 type StorageConfig struct {
 	// TTL is the lifetime of an item put without PutOptions.TTL (default
-	// DefaultStorageTTL, one week).
+	// one week).
 	TTL time.Duration
 	// MaxItems is the maximum number of items held at once (default
 	// 1<<20).
@@ -43,11 +42,11 @@ type StorageConfig struct {
 	Now func() time.Time
 }
 
-// WithDefaults returns c with zero or negative fields replaced by the
+// withDefaults returns c with zero or negative fields replaced by the
 // defaults.
-func (c StorageConfig) WithDefaults() StorageConfig {
+func (c StorageConfig) withDefaults() StorageConfig {
 	if c.TTL <= 0 {
-		c.TTL = DefaultStorageTTL
+		c.TTL = defaultStorageTTL
 	}
 	if c.MaxItems <= 0 {
 		c.MaxItems = defaultStorageMaxItems
@@ -153,13 +152,12 @@ func expiryFor(now time.Time, ttl time.Duration) time.Time {
 	return now.Add(ttl)
 }
 
-// NewMeta applies the rules of Storage.Put, for MemoryStorage, boltstore
-// and any other implementation: it returns the Meta of v put at now with
+// newMeta applies the rules of Storage.Put: it returns the Meta of v put at now with
 // opts over old, the unexpired item held under the key (nil if none). The
 // zero Value is an error wrapping ErrValueType, a negative TTL an error.
 // Stored is now; Expires is now plus opts.TTL (or c.TTL), or old's with
 // KeepExpiry; Original is opts.Original, or old's for an equal value.
-func (c StorageConfig) NewMeta(now time.Time, v Value, opts PutOptions, old *StoredItem) (Meta, error) {
+func (c StorageConfig) newMeta(now time.Time, v Value, opts PutOptions, old *StoredItem) (Meta, error) {
 	if v.IsZero() {
 		return Meta{}, fmt.Errorf("%w: cannot store the zero Value", ErrValueType)
 	}
@@ -180,10 +178,10 @@ func (c StorageConfig) NewMeta(now time.Time, v Value, opts PutOptions, old *Sto
 	return m, nil
 }
 
-// CheckBounds returns an error wrapping ErrStorageFull when items items
+// checkBounds returns an error wrapping ErrStorageFull when items items
 // totalling bytes bytes (keys of 20 bytes plus Value.Len) exceed
 // c.MaxItems or c.MaxBytes; key and size name the item being put.
-func (c StorageConfig) CheckBounds(items int, bytes int64, key ID, size int64) error {
+func (c StorageConfig) checkBounds(items int, bytes int64, key ID, size int64) error {
 	if items > c.MaxItems {
 		return fmt.Errorf("%w: storing key %s would exceed %d items", ErrStorageFull, key, c.MaxItems)
 	}

@@ -9,9 +9,9 @@ import (
 
 // Default values used for zero (or negative) tableConfig fields.
 const (
-	// DefaultK is the bucket size k (and the lookup width) of the paper and
+	// defaultK is the bucket size k (and the lookup width) of the paper and
 	// of Python's kademlia (ksize=20).
-	DefaultK = 20
+	defaultK = 20
 	// defaultB is the split-depth modulus b of the paper's section 4.2
 	// (Python's kademlia hard-codes 5).
 	defaultB = 5
@@ -57,7 +57,7 @@ type tableConfig struct {
 // withDefaults returns cfg with every unset field filled in.
 func (cfg tableConfig) withDefaults() tableConfig {
 	if cfg.K <= 0 {
-		cfg.K = DefaultK
+		cfg.K = defaultK
 	}
 	if cfg.B <= 0 {
 		cfg.B = defaultB

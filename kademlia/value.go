@@ -14,9 +14,9 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// ErrValueType reports a value whose type cannot be stored in the DHT.
-// Python's kademlia accepts only str, bytes, int, float and bool values, so
-// those are the only types a Value may hold.
+// ErrValueType reports a value whose type cannot be stored in the DHT, or a
+// key Digest cannot hash: Python's kademlia accepts only str, bytes, int,
+// float and bool values (and keys).
 var ErrValueType = errors.New("kademlia: unsupported value type")
 
 // Value is one DHT value held as its msgpack encoding, exactly as Python's
@@ -108,7 +108,7 @@ func EncodeValue(v any) (Value, error) {
 	return Value{raw: b}, nil
 }
 
-// ValueFromMsgpack validates raw as exactly one msgpack value of an allowed
+// valueFromMsgpack validates raw as exactly one msgpack value of an allowed
 // type (str, bin, int or uint of any width, float32/float64, bool) and
 // returns it as a Value. nil, arrays, maps, extension types, invalid UTF-8
 // strings, truncated input and trailing bytes are rejected with an error
@@ -118,7 +118,7 @@ func EncodeValue(v any) (Value, error) {
 // forwards the value (smallest integer width, float64), so a value received
 // from any peer is stored and forwarded exactly as a Python node would. raw
 // is not retained.
-func ValueFromMsgpack(raw []byte) (Value, error) {
+func valueFromMsgpack(raw []byte) (Value, error) {
 	v, rest, err := decodeScalar(raw)
 	if err != nil {
 		return Value{}, err
@@ -129,8 +129,8 @@ func ValueFromMsgpack(raw []byte) (Value, error) {
 	return EncodeValue(v)
 }
 
-// Raw returns a copy of the msgpack encoding of v (nil for the zero Value).
-func (v Value) Raw() []byte {
+// encoded returns a copy of the msgpack encoding of v (nil for the zero Value).
+func (v Value) encoded() []byte {
 	if v.raw == nil {
 		return nil
 	}
@@ -214,7 +214,7 @@ func (v Value) EncodeMsgpack(enc *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder: it reads exactly one
-// msgpack value and validates it as ValueFromMsgpack does.
+// msgpack value and validates it as valueFromMsgpack does.
 //
 // Note that the msgpack library handles a msgpack nil itself, without
 // calling DecodeMsgpack, and leaves the zero Value: callers decoding a peer's
@@ -224,7 +224,7 @@ func (v *Value) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err != nil {
 		return fmt.Errorf("kademlia: decoding value: %w", err)
 	}
-	nv, err := ValueFromMsgpack(raw)
+	nv, err := valueFromMsgpack(raw)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func (c Config) withDefaults() Config {
 		c.K = 5
 	}
 	if c.Alpha <= 0 {
-		c.Alpha = kademlia.DefaultAlpha
+		c.Alpha = 3
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
@@ -144,7 +144,7 @@ func main() {
 	flag.IntVar(&cfg.GetsPerKey, "gets-per-key", 0, "Gets per key from a random sample of nodes (0: every other node)")
 	flag.BoolVar(&cfg.IPv6, "6", false, "run on [::1] instead of 127.0.0.1")
 	flag.IntVar(&cfg.K, "k", 5, "Kademlia k: bucket size, and how many nodes store each key")
-	flag.IntVar(&cfg.Alpha, "alpha", kademlia.DefaultAlpha, "Kademlia alpha: RPCs a lookup keeps in flight")
+	flag.IntVar(&cfg.Alpha, "alpha", 3, "Kademlia alpha: RPCs a lookup keeps in flight")
 	flag.DurationVar(&cfg.RPCTimeout, "rpc-timeout", 2*time.Second, "per-RPC timeout")
 	flag.DurationVar(&cfg.Timeout, "timeout", 60*time.Second, "bound on the whole run")
 	flag.IntVar(&cfg.Parallel, "parallel", 16, "Gets in flight at once")

@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var pub ed25519.PublicKey
 	if *pubHex != "" {
 		var err error
-		if pub, err = kademlia.ParsePublicKey(*pubHex); err != nil {
+		if pub, err = parsePublicKey(*pubHex); err != nil {
 			fmt.Fprintln(stderr, "get: -pub:", err)
 			return exitError
 		}

@@ -116,7 +116,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 
 // run is the whole command: args exclude the program name. It serves until
 // ctx is done and returns the exit code. started, if not nil, is called
-// with the node and its storage once it listens and has bootstrapped.
+// with the node and its -db storage (nil without -db) once it listens and
+// has bootstrapped.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, started func(*kademlia.Node, kademlia.Storage)) int {
 	o, err := parseArgs(args, stderr)
 	if err != nil {
@@ -132,12 +133,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg := kademlia.Config{Logger: log, Storage: kademlia.NewMemoryStorage(kademlia.StorageConfig{})}
+	cfg := kademlia.Config{Logger: log}
 	boot, code := configure(ctx, o, &cfg, log, stderr)
 	if code != exitOK {
 		return code
 	}
-	defer cfg.Storage.Close()
+	if cfg.Storage != nil {
+		defer cfg.Storage.Close()
+	}
 	node, err := kademlia.Listen(ctx, o.listen, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "node:", err)
@@ -169,7 +172,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 		// Saves every -save-every and once more on Close; while the node
 		// knows no neighbor it keeps those already in the file, so that
 		// good neighbors are never overwritten with none.
-		node.SaveStateRegularly(o.state, o.saveEvery)
+		if err := node.SaveState(o.state, o.saveEvery); err != nil {
+			log.Warn("saving state", "err", err)
+		}
 	}
 
 	<-ctx.Done()
@@ -244,7 +249,7 @@ func checkWritable(path string) error {
 func startServices(ctx context.Context, o options, node *kademlia.Node, log *slog.Logger, stdout, stderr io.Writer) (func(), int) {
 	if o.state != "" {
 		if _, err := os.Stat(o.state); errors.Is(err, fs.ErrNotExist) {
-			if err := node.SaveState(o.state); err != nil {
+			if err := node.SaveState(o.state, 0); err != nil {
 				fmt.Fprintln(stderr, "node:", err)
 				return nil, exitFail
 			}

@@ -115,18 +115,18 @@ func (c *common) registryConfig(log *slog.Logger, create bool) (RegistryConfig, 
 	var err error
 	switch {
 	case c.key != "" && create:
-		cfg.Key, _, err = kademlia.LoadOrCreateKey(c.key)
+		cfg.Key, _, err = loadOrCreateKey(c.key)
 	case c.key != "":
 		var text []byte
 		if text, err = os.ReadFile(c.key); err == nil {
-			cfg.Key, err = kademlia.ParsePrivateKey(text)
+			cfg.Key, err = parsePrivateKey(text)
 		}
 	}
 	if err != nil {
 		return cfg, fmt.Errorf("-key: %w", err)
 	}
 	if c.owner != "" {
-		if cfg.Owner, err = kademlia.ParsePublicKey(c.owner); err != nil {
+		if cfg.Owner, err = parsePublicKey(c.owner); err != nil {
 			return cfg, fmt.Errorf("-owner: %w", err)
 		}
 	}

@@ -32,8 +32,8 @@ var (
 // DHT is the part of *kademlia.Node the registry uses.
 type DHT interface {
 	// GetRecord is called with SkipLocal: a slot is read from the network.
-	GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, o kademlia.GetOptions) (kademlia.Record, bool, error)
-	PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, o kademlia.PutRecordOptions) (kademlia.Record, error)
+	GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, o ...kademlia.GetOptions) (kademlia.Record, bool, error)
+	PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, o ...kademlia.PutRecordOptions) (kademlia.Record, error)
 }
 
 // RegistryConfig tunes a Registry. Zero fields take the defaults.
