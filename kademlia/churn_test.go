@@ -249,7 +249,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 	synctest.Wait()
 	total := 0
 	for _, n := range nodes {
-		total += n.Table().Len()
+		total += n.Table().len()
 	}
 	rep.contactsAfterBoot = float64(total) / float64(len(nodes))
 	rep.wallBuild, rep.virtBuild = wall.now().Sub(w0), time.Since(v0)

@@ -2,6 +2,7 @@ package kademlia
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -174,14 +175,6 @@ type Config struct {
 	// it runs until it converges. GetOptions.Quorum overrides it for one
 	// call.
 	Quorum int
-
-	// guard is the registry of Validators and the per-key store locks,
-	// made by withDefaults.
-	guard *storeGuard
-
-	// hooks lets the package's tests observe and steer the node
-	// (export_test.go); nil outside tests.
-	hooks testHooks
 }
 
 // testHooks is implemented by the package's tests only (export_test.go).
@@ -246,11 +239,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Quorum == 0 {
 		cfg.Quorum = defaultQuorum
 	}
-	guard, err := newStoreGuard(cfg.Validators)
-	if err != nil {
-		return cfg, err
+	for ns := range cfg.Validators {
+		if err := checkNamespace(ns); err != nil {
+			return cfg, fmt.Errorf("%w: Config.Validators: %w", ErrBadConfig, err)
+		}
 	}
-	cfg.guard = guard
 	return cfg, nil
 }
 

@@ -208,7 +208,7 @@ func (n *Node) refusedBy(ctx context.Context, key ID, v Value, failures []error)
 // then stored here too (as a read repair would), so that this node stops
 // republishing the value it replaces.
 func (n *Node) confirmRefusal(ctx context.Context, key ID, v Value, sr *storeRefusal) bool {
-	if s, err := n.cfg.guard.split(v); err != nil || s.val == nil {
+	if s, err := n.guard.split(v); err != nil || s.val == nil {
 		return true // v is plain here: this node cannot judge, the holder's word stands
 	}
 	held, found, _, err := n.callFindValue(ctx, sr.peer, key)
@@ -216,11 +216,11 @@ func (n *Node) confirmRefusal(ctx context.Context, key ID, v Value, sr *storeRef
 		n.log.Debug("kademlia: set: a refusal not backed by a value", "key", key, "peer", sr.peer, "err", err)
 		return false
 	}
-	if _, err := n.cfg.guard.check(key, held, ""); err != nil {
+	if _, err := n.guard.check(key, held, ""); err != nil {
 		n.log.Debug("kademlia: set: a refusal backed by an invalid value", "key", key, "peer", sr.peer, "err", err)
 		return false
 	}
-	if _, err := n.cfg.guard.admit(key, v, held); !errors.Is(err, sr.refused) {
+	if _, err := n.guard.admit(key, v, held); !errors.Is(err, sr.refused) {
 		n.log.Debug("kademlia: set: a refusal its holder's value does not justify", "key", key, "peer", sr.peer, "err", err)
 		return false
 	}

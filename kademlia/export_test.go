@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// hooks is the tests' testHooks: set Config.hooks to observe and steer a
-// node. Nil fields do nothing.
+// hooks is the tests' testHooks: give them to listen or serve to observe
+// and steer a node. Nil fields do nothing.
 type hooks struct {
 	onTask        func(what string)
 	onMaintained  func(kind string)
@@ -44,13 +44,20 @@ func (n *Node) tab() *table { return n.rt.tab }
 
 // offlineNode returns a node that does not serve: enough to test the
 // routing and hand-off rules. It starts no goroutine and needs no Close.
-func offlineNode(t testing.TB, cfg Config) *Node {
+func offlineNode(t testing.TB, cfg Config, h ...testHooks) *Node {
 	t.Helper()
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{cfg: cfg, id: cfg.ID, log: cfg.Logger, storage: cfg.Storage}
+	guard, err := newStoreGuard(cfg.Validators)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{cfg: cfg, guard: guard, id: cfg.ID, log: cfg.Logger, storage: cfg.Storage}
+	if len(h) > 0 {
+		n.hooks = h[0]
+	}
 	if n.storage == nil {
 		n.storage = newMemoryStorage(StorageConfig{})
 	}
@@ -77,3 +84,16 @@ func NewMemoryStorage(cfg StorageConfig) *MemoryStorage { return newMemoryStorag
 const DefaultStorageTTL = defaultStorageTTL
 
 func (c StorageConfig) WithDefaults() StorageConfig { return c.withDefaults() }
+
+// The types of Metrics' nested structs, for the tests' literals.
+type (
+	HandOffMetrics = struct {
+		Newcomers, Unproved, Throttled uint64
+		Keys, Bytes, Failed, Skipped   uint64
+	}
+	RepublishMetrics = struct{ Keys, Originals, Failed uint64 }
+	RefusedMetrics   = struct {
+		BadRecord, BadSignature, Stale, SeqConflict uint64
+		Quota, Unproved                             uint64
+	}
+)

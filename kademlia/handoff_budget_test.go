@@ -43,7 +43,7 @@ func runHandOffFlood(t *testing.T, cfg Config, values int) (f handOffFlood) {
 		}
 		welcomed := make(chan struct{}, 16)
 		cfg.Storage = st
-		cfg.hooks = &hooks{probeOff: true, onTask: func(what string) {
+		h := &hooks{probeOff: true, onTask: func(what string) {
 			if what == "welcome" {
 				welcomed <- struct{}{}
 			}
@@ -52,7 +52,7 @@ func runHandOffFlood(t *testing.T, cfg Config, values int) (f handOffFlood) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := Serve(conn, cfg)
+		n, err := serve(conn, cfg, h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func TestHandOffFloodBounded(t *testing.T) {
 // address it claims (a spoofed one) is handed no key: one ping, not the
 // stores, goes to that address.
 func TestHandOffNeedsProof(t *testing.T) {
-	n := newDHTNode(t, Config{hooks: &hooks{probeOff: true}})
+	n := newDHTNode(t, Config{}, &hooks{probeOff: true})
 	if err := n.storage.Put(RandomID(), dhtValue(t, "v"), PutOptions{}); err != nil {
 		t.Fatal(err)
 	}

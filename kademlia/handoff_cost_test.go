@@ -85,11 +85,11 @@ func runFreshIDPings(t *testing.T, s freshIDScenario) (r freshIDResult) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := Serve(conn, Config{ID: self, Storage: st, hooks: &hooks{onTask: func(what string) {
+		n, err := serve(conn, Config{ID: self, Storage: st}, &hooks{onTask: func(what string) {
 			if what == "welcome" {
 				welcomed.Add(1)
 			}
-		}}})
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}

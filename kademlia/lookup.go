@@ -298,7 +298,7 @@ func (l *lookup) drain() {
 // takeValue keeps a value answered, or the peer that answered it if its
 // validator refuses it.
 func (l *lookup) takeValue(r queryResult) {
-	if _, err := l.n.cfg.guard.check(l.target, r.value, l.pol.ns); err != nil {
+	if _, err := l.n.guard.check(l.target, r.value, l.pol.ns); err != nil {
 		l.n.log.Debug("kademlia: lookup: invalid value ignored", "key", l.target, "peer", r.peer, "err", err)
 		l.invalid = append(l.invalid, r.peer)
 		l.stats.Invalid++
@@ -317,7 +317,7 @@ func (l *lookup) result() lookupResult {
 		all = append(all[:len(all):len(all)], queryResult{peer: Contact{ID: l.n.id}, value: *l.pol.local, hasValue: true})
 	}
 	if len(all) > 0 {
-		best, stale, validated := l.n.cfg.guard.choose(l.target, all)
+		best, stale, validated := l.n.guard.choose(l.target, all)
 		res.value, res.found = best.value, true
 		if best.peer.ID != l.n.id {
 			res.stats.Hops = l.depth[best.peer.ID] + 1

@@ -32,13 +32,11 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 	}
 	var lookups []LookupStats
 	var mu sync.Mutex
-	q, err := Listen(ctx, "127.0.0.1:0", Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
+	q, err := listen(ctx, "127.0.0.1:0", Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
 		mu.Lock()
 		lookups = append(lookups, s)
 		mu.Unlock()
-	},
-		hooks: &hooks{probeOff: true}, // keep the failure counts where the lookups left them
-	})
+	}}, &hooks{probeOff: true}) // probes off: keep the failure counts where the lookups left them
 	if err != nil {
 		t.Fatal(err)
 	}

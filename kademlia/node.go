@@ -18,6 +18,8 @@ import (
 // safe for concurrent use.
 type Node struct {
 	cfg        Config
+	guard      *storeGuard // Config.Validators, the per-key store locks, the seq floors
+	hooks      testHooks   // the package's tests' (nil outside tests)
 	id         ID
 	ep         *rpcudp.Endpoint
 	rt         *routing
@@ -56,6 +58,11 @@ type Node struct {
 // "0.0.0.0:8468", ...) and returns a node serving the DHT on it,
 // configured by cfg. Close stops the node and closes the socket.
 func Listen(ctx context.Context, addr string, cfg Config) (*Node, error) {
+	return listen(ctx, addr, cfg, nil)
+}
+
+// listen is Listen with the tests' hooks.
+func listen(ctx context.Context, addr string, cfg Config, h testHooks) (*Node, error) {
 	if _, err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
@@ -64,20 +71,32 @@ func Listen(ctx context.Context, addr string, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kademlia: listen %s: %w", addr, err)
 	}
-	return Serve(conn, cfg)
+	return serve(conn, cfg, h)
 }
 
 // Serve returns a node serving the DHT on conn, which may be any
 // net.PacketConn (a *net.UDPConn, a simnet conn, ...), configured by cfg.
 // The node owns conn: Close closes it, and so does Serve if it fails.
 func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
+	return serve(conn, cfg, nil)
+}
+
+// serve is Serve with the tests' hooks.
+func serve(conn net.PacketConn, cfg Config, h testHooks) (*Node, error) {
 	cfg, err := cfg.withDefaults()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	guard, err := newStoreGuard(cfg.Validators)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
 	n := &Node{
 		cfg:       cfg,
+		guard:     guard,
+		hooks:     h,
 		id:        cfg.ID,
 		log:       cfg.Logger,
 		sem:       make(chan struct{}, maxBackground),
@@ -161,8 +180,8 @@ func (n *Node) spawn(what string, fn func(ctx context.Context)) bool {
 		defer n.wg.Done()
 		defer func() { <-n.sem }()
 		fn(n.ctx)
-		if n.cfg.hooks != nil {
-			n.cfg.hooks.taskDone(what)
+		if n.hooks != nil {
+			n.hooks.taskDone(what)
 		}
 	}()
 	return true

@@ -364,8 +364,8 @@ func TestDeadHeadIsReplaced(t *testing.T) {
 	self := ID{0x01} // contacts starting 0b10000 share a bucket that cannot split
 	base := ID{0x80}
 	tasks := make(chan string, 16)
-	n, err := Listen(dhtCtx(t), "127.0.0.1:0", Config{ID: self, K: k, RPCTimeout: 200 * time.Millisecond,
-		hooks: &hooks{onTask: func(what string) { tasks <- what }}})
+	n, err := listen(dhtCtx(t), "127.0.0.1:0", Config{ID: self, K: k, RPCTimeout: 200 * time.Millisecond},
+		&hooks{onTask: func(what string) { tasks <- what }})
 	if err != nil {
 		t.Fatal(err)
 	}

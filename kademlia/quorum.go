@@ -67,7 +67,7 @@ func (l *lookup) quorumMet() bool {
 			return false
 		}
 	}
-	best, _, _ := l.n.cfg.guard.choose(l.target, l.values)
+	best, _, _ := l.n.guard.choose(l.target, l.values)
 	copies := 0
 	for _, a := range l.values {
 		if a.value.Equal(best.value) {
@@ -169,7 +169,7 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 		if err != nil {
 			return Value{}, false, n.closedOr(err)
 		}
-		if _, cerr := n.cfg.guard.check(key, v, pol.ns); ok && cerr == nil {
+		if _, cerr := n.guard.check(key, v, pol.ns); ok && cerr == nil {
 			pol.local = &v
 		}
 	}

@@ -82,7 +82,7 @@ func TestCLIClientsDoNotSlowTheNode(t *testing.T) {
 // until it answers one of our RPCs; the node pings it at once.
 func TestInboundContactsHandedOutOnlyOnceVerified(t *testing.T) {
 	clock := newFakeClock()
-	n := offlineNode(t, Config{Now: clock.Now, hooks: &hooks{probeOff: true}})
+	n := offlineNode(t, Config{Now: clock.Now}, &hooks{probeOff: true})
 	c := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.1:1")}
 	handed := func() bool { return len(n.rt.tab.closestAnswering(c.ID, 20, nil)) == 1 }
 	n.rt.seen(c) // a request from c
@@ -114,7 +114,7 @@ func TestInboundContactsHandedOutOnlyOnceVerified(t *testing.T) {
 // the state are those that answered within RevalidateInterval.
 func TestBootstrappableNeighborsAnsweredRecently(t *testing.T) {
 	clock := newFakeClock()
-	n := offlineNode(t, Config{Now: clock.Now, hooks: &hooks{probeOff: true}})
+	n := offlineNode(t, Config{Now: clock.Now}, &hooks{probeOff: true})
 	old := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.1:1")}
 	heard := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.3:1")}
 	n.rt.answered(old)

@@ -51,7 +51,7 @@ func newRouting(n *Node) *routing {
 		tab: newTable(n.id, tableConfig{K: cfg.K, B: cfg.B, MaxFailures: cfg.MaxFailures, Now: cfg.Now,
 			IPLimits: cfg.IPLimits.withDefaults()}),
 		log:      n.log,
-		noProbe:  cfg.hooks != nil && cfg.hooks.noProbe(),
+		noProbe:  n.hooks != nil && n.hooks.noProbe(),
 		interval: cfg.RevalidateInterval,
 		grace:    min(verifyGrace, cfg.RevalidateInterval),
 		kick:     make(chan struct{}, 1),

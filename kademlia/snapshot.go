@@ -12,8 +12,10 @@ type TableSnapshot struct {
 
 // Bucket is one k-bucket of a TableSnapshot.
 type Bucket struct {
-	// Lo and Hi bound the inclusive range of ids the bucket covers.
+	// Lo and Hi bound the inclusive range of ids the bucket covers; Depth
+	// is the length of the id prefix it covers (0 for the whole space).
 	Lo, Hi ID
+	Depth  int
 	// Contacts are the bucket's contacts, least recently seen first.
 	Contacts []Contact
 	// Replacements counts the contacts waiting in the bucket's
@@ -24,8 +26,8 @@ type Bucket struct {
 	LastUpdated time.Time
 }
 
-// Len returns the number of contacts in the buckets.
-func (s TableSnapshot) Len() int {
+// len returns the number of contacts in the buckets.
+func (s TableSnapshot) len() int {
 	n := 0
 	for _, b := range s.Buckets {
 		n += len(b.Contacts)
@@ -53,7 +55,7 @@ func (t *table) snapshot() TableSnapshot {
 		for j, e := range b.entries {
 			cs[j] = e.c
 		}
-		s.Buckets[i] = Bucket{Lo: b.Lo, Hi: b.Hi, Contacts: cs, Replacements: len(b.replacements), LastUpdated: b.lastUpdated}
+		s.Buckets[i] = Bucket{Lo: b.Lo, Hi: b.Hi, Depth: b.Lo.commonPrefixLen(b.Hi), Contacts: cs, Replacements: len(b.replacements), LastUpdated: b.lastUpdated}
 	}
 	return s
 }

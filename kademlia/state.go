@@ -207,8 +207,8 @@ func (n *Node) saveStateKeepingNeighbors(path string) error {
 	if err != nil {
 		n.log.Warn("kademlia: saving state failed", "path", path, "err", err)
 	}
-	if n.cfg.hooks != nil {
-		n.cfg.hooks.stateSaved(path, err)
+	if n.hooks != nil {
+		n.hooks.stateSaved(path, err)
 	}
 	return err
 }

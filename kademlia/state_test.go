@@ -16,7 +16,7 @@ import (
 // stateNode is a node (not listening) with a few neighbours.
 func stateNode(t *testing.T) *Node {
 	t.Helper()
-	n := newDHTNode(t, Config{K: 7, Alpha: 2, hooks: &hooks{}})
+	n := newDHTNode(t, Config{K: 7, Alpha: 2}, &hooks{})
 	for _, a := range []string{"127.0.0.1:8468", "10.1.2.3:9000", "[::1]:8469", "[2001:db8::1]:1"} {
 		n.rt.tab.seen(Contact{ID: RandomID(), Addr: netip.MustParseAddrPort(a)})
 	}
@@ -132,7 +132,7 @@ type stateSaves struct {
 
 func watchSaves(n *Node) *stateSaves {
 	s := &stateSaves{ch: make(chan error, 64)}
-	n.cfg.hooks.(*hooks).onStateSaved = func(_ string, err error) {
+	n.hooks.(*hooks).onStateSaved = func(_ string, err error) {
 		s.mu.Lock()
 		s.errs = append(s.errs, err)
 		s.mu.Unlock()
@@ -193,7 +193,7 @@ func TestSaveStateEvery(t *testing.T) {
 	t.Run("no neighbors", func(t *testing.T) {
 		// A lone node saves its id (finding 6: it used to skip the save, so
 		// its id did not survive a restart)...
-		n := newDHTNode(t, Config{hooks: &hooks{}})
+		n := newDHTNode(t, Config{}, &hooks{})
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
 		if err := n.SaveState(path, 0); err != nil {
@@ -217,7 +217,7 @@ func TestSaveStateEvery(t *testing.T) {
 	})
 	t.Run("no neighbors keeps the file's", func(t *testing.T) {
 		// ...but does not overwrite good neighbours with an empty list.
-		n := newDHTNode(t, Config{hooks: &hooks{}})
+		n := newDHTNode(t, Config{}, &hooks{})
 		path := filepath.Join(t.TempDir(), "state.json")
 		old := &State{ID: n.ID(), K: defaultK, Alpha: defaultAlpha, Neighbors: []netip.AddrPort{netip.MustParseAddrPort("10.1.2.3:8468")}}
 		if err := old.save(path); err != nil {

@@ -125,7 +125,7 @@ func TestSuiteEclipse(t *testing.T) {
 			}
 		}
 		t.Logf("eclipse: %d attacker ids from one /24 called the victim: it keeps %d of them (at most %d in a bucket; limits %d per bucket, %d per table) among %d contacts",
-			attackers, kept, perBucket, lim.PerBucket, lim.PerTable, victim.Table().Len())
+			attackers, kept, perBucket, lim.PerBucket, lim.PerTable, victim.Table().len())
 		t.Logf("eclipse: %d/%d lookups from the victim found the honest %d closest (%.1f%%)", found.n, found.of, defaultK-lim.PerBucket, 100*found.value())
 		if kept > lim.PerTable || perBucket > lim.PerBucket {
 			t.Errorf("victim keeps %d attacker contacts (%d in one bucket), want at most %d (%d)", kept, perBucket, lim.PerTable, lim.PerBucket)

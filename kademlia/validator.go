@@ -218,7 +218,7 @@ func (n *Node) putChecked(key ID, v Value, opts PutOptions) error {
 // (storeQuota). A signed record older than one stored here before (even
 // if that one has expired since) is refused (seqFloors).
 func (n *Node) putFrom(src netip.AddrPort, key ID, v Value, opts PutOptions) error {
-	g := n.cfg.guard
+	g := n.guard
 	defer g.lock(key).Unlock()
 	held, _, err := n.storage.Get(key)
 	if err != nil {
@@ -269,7 +269,7 @@ func (n *Node) admissible(key ID, v Value) error {
 	if err != nil {
 		return nil // the store itself will tell
 	}
-	g := n.cfg.guard
+	g := n.guard
 	nv, err := g.admit(key, v, held)
 	if err != nil {
 		return err

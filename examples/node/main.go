@@ -162,7 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 			// Keep serving, as Python's node does: others may join us.
 			log.Warn("bootstrap found no node; serving alone until contacted", "from", boot, "err", err)
 		default:
-			fmt.Fprintf(stdout, "bootstrapped: %d contacts known\n", node.Table().Len())
+			fmt.Fprintf(stdout, "bootstrapped: %d contacts known\n", len(node.Table().Contacts()))
 		}
 	}
 	if started != nil {

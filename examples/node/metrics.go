@@ -31,6 +31,7 @@ var _ prometheus.Collector = (*nodeCollector)(nil)
 // nodeCollector turns a node's Metrics into Prometheus metrics.
 type nodeCollector struct {
 	metrics func() kademlia.Metrics
+	table   func() kademlia.TableSnapshot
 
 	datagrams, sendErrors, calls, retransmits, requests, cacheHits, errorReplies *prometheus.Desc
 	drops, pending, running                                                      *prometheus.Desc
@@ -42,9 +43,10 @@ type nodeCollector struct {
 	lookupCopies, storesRefused                                                  *prometheus.Desc
 }
 
-func newNodeCollector(metrics func() kademlia.Metrics) *nodeCollector {
+func newNodeCollector(metrics func() kademlia.Metrics, table func() kademlia.TableSnapshot) *nodeCollector {
 	return &nodeCollector{
 		metrics:            metrics,
+		table:              table,
 		datagrams:          desc("datagrams_total", "UDP datagrams read and written.", "direction"),
 		sendErrors:         desc("send_errors_total", "Datagram writes the socket refused."),
 		calls:              desc("calls_total", "RPCs this node made, by outcome.", "outcome"),
@@ -161,11 +163,11 @@ func (c *nodeCollector) collectRPC(ch chan<- prometheus.Metric, s rpcudp.Stats) 
 
 func (c *nodeCollector) collectTable(ch chan<- prometheus.Metric, m kademlia.Metrics) {
 	total := 0
-	for i, b := range m.Buckets {
+	for i, b := range c.table().Buckets {
 		idx, depth := strconv.Itoa(i), strconv.Itoa(b.Depth)
-		gauge(ch, c.bucketContacts, float64(b.Contacts), idx, depth)
+		gauge(ch, c.bucketContacts, float64(len(b.Contacts)), idx, depth)
 		gauge(ch, c.bucketReplacements, float64(b.Replacements), idx, depth)
-		total += b.Contacts
+		total += len(b.Contacts)
 	}
 	gauge(ch, c.tableContacts, float64(total))
 	gauge(ch, c.storedKeys, float64(m.StoredKeys))
@@ -197,7 +199,7 @@ func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h kademlia.Histo
 // that waits for the server to stop.
 func serveMetrics(ctx context.Context, addr string, node *kademlia.Node, log *slog.Logger) (net.Addr, func(), error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newNodeCollector(node.Metrics)); err != nil {
+	if err := reg.Register(newNodeCollector(node.Metrics, node.Table)); err != nil {
 		return nil, nil, err
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)

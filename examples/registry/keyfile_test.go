@@ -57,4 +57,3 @@ func TestKeyFile(t *testing.T) {
 		}
 	}
 }
-
