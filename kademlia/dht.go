@@ -10,28 +10,21 @@ import (
 
 // GetOptions qualifies a Node.Get or Node.GetRecord.
 type GetOptions struct {
-	// SkipLocal ignores this node's own stored copy of the key and asks the
-	// network, as if the node held nothing (useful to check what the other
-	// nodes hold, or to refresh a local copy).
+	// SkipLocal asks the network even when this node holds the key.
 	SkipLocal bool
-	// Quorum is how many valid copies the lookup collects before it
-	// chooses one. 0 means, for Get, the first value (Python's behaviour:
-	// a local copy is returned at once; among values answered in the
-	// same moment the most common wins) and, for GetRecord,
-	// Config.Quorum. With a quorum, the local copy counts as one answer.
+	// Quorum is how many valid copies a lookup collects before it chooses:
+	// 0 means, for Get, the first value (as Python; a local copy at once),
+	// for GetRecord Config.Quorum. The local copy counts as one.
 	Quorum int
 }
 
-// Get returns the value stored under key, hashed with Digest as Python
-// does (an ID is taken as the digest itself). A value held locally is
-// returned at once; otherwise a value lookup asks the network, and when it
-// finds nothing, a second one keeping twice as many candidates in view (a
-// defence against liars near the key). found is false when no peer has
-// it. Namespaced values (EnvelopeValue) are checked by their Validator:
-// invalid copies are ignored, its Select chooses among the valid ones, and
-// holders of other copies are written the chosen one. opts is at most one
-// GetOptions. The error wraps ErrNoPeers when there is nobody to ask (or
-// nobody answered), and ErrValueType for a key Digest cannot hash.
+// Get returns the value stored under key (hashed with Digest). A value
+// held here is returned at once; otherwise value lookups ask the network
+// (see PROTOCOL.md). found is false when no peer has it. Namespaced values
+// are checked by their Validator: invalid copies are ignored, Select picks
+// among the valid ones, and holders of others are written the one chosen.
+// opts is at most one GetOptions. The error wraps ErrNoPeers when nobody
+// could be asked or answered, ErrValueType for a key Digest cannot hash.
 func (n *Node) Get(ctx context.Context, key any, opts ...GetOptions) (v Value, found bool, err error) {
 	o, err := oneOption(opts)
 	if err != nil {
@@ -75,20 +68,16 @@ func (n *Node) closedOr(err error) error {
 	return err
 }
 
-// Set stores value under key (hashed with Digest as Python does; an ID is
-// taken as the digest itself) at the K nodes closest to it. value is a
-// string, []byte, any Go integer, float64, float32, bool or a Value; any
-// other type returns an error wrapping ErrValueType before anything is
-// sent, and a value over MaxValueSize one wrapping
-// rpcudp.ErrMessageTooLarge. The node also keeps the value itself, marked
-// as its original, and sets it again every OriginalRepublishInterval.
-// Set fails (wrapping ErrNoPeers) when no peer is known or none answered
-// the lookup, and (wrapping ErrStoreFailed) when every store failed. A
-// namespaced value (EnvelopeValue) that its Validator refuses, or that
-// would replace a better value held here, is refused before anything is
-// sent (ErrBadRecord, ErrStaleRecord, ...); a refusal by any Go holder for
-// a compare-and-swap or a newer value held is returned (wrapping
-// ErrSeqConflict or ErrStaleRecord) even when other nodes stored the value.
+// Set stores value under key (hashed with Digest) at the K nodes closest
+// to it, and keeps it here too as its original, set again every
+// Config.OriginalRepublishInterval. value is a string, []byte, any integer,
+// float64, float32, bool or a Value; other types are an error wrapping
+// ErrValueType, and a value over MaxValueSize one wrapping
+// rpcudp.ErrMessageTooLarge, before anything is sent. The error wraps
+// ErrNoPeers when no peer is known or answered, ErrStoreFailed when every
+// store failed; for a namespaced value, ErrBadRecord or ErrStaleRecord when
+// this node refuses it, and ErrSeqConflict or ErrStaleRecord when a Go
+// holder did (even if others stored it).
 func (n *Node) Set(ctx context.Context, key any, value any) error {
 	v, err := encodeSetValue(value)
 	if err != nil {

@@ -8,18 +8,17 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// The ranges a Config (and a State file) must keep to: numbers that would
-// make the node reserve absurd amounts of memory, or never time out, are
-// refused with ErrBadConfig instead of crashing the node later.
+// NoLimit turns off the budget of the Config fields that say so.
+const NoLimit = -1
+
+// The ranges of Config's (and a State file's) numbers, past which they are
+// ErrBadConfig, and the budgets' defaults.
 const (
 	// maxK is the largest Config.K (and State.K): a lookup reserves K
 	// entries, a find_node answer carries K contacts.
 	maxK = 1024
 	// maxAlpha is the largest Config.Alpha (and State.Alpha).
-	maxAlpha = 256
-	// NoLimit turns off the budget of the Config fields that say so.
-	NoLimit = -1
-
+	maxAlpha        = 256
 	maxB            = IDLen * 8
 	maxMaxFailures  = 1000
 	maxTimeout      = time.Hour

@@ -8,69 +8,49 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// Metrics is a snapshot of what happens inside a node, for operators
-// (Node.Metrics; Node.Table has the buckets). The package imports no
-// metrics library: examples/node serves a snapshot to Prometheus;
-// counters only grow over a node's life.
+// Metrics is a snapshot of a node's counters, for operators (examples/node
+// serves it to Prometheus); counters only grow.
 type Metrics struct {
-	// RPC is the node's rpcudp endpoint's counters.
-	RPC rpcudp.Stats
-	// StoredKeys is the number of keys the node's Storage holds;
-	// StoredBytes their size as the Storage counts it against its bound,
-	// or -1 when the Storage cannot tell (it has no Bytes() int64 method).
+	// RPC is the endpoint's counters; StoredKeys and StoredBytes the
+	// Storage's (StoredBytes -1 if it has no Bytes() int64 method).
+	RPC         rpcudp.Stats
 	StoredKeys  int
 	StoredBytes int64
-	// NodeLookups and ValueLookups describe the iterative lookups, by
-	// LookupStats.Kind.
+	// NodeLookups and ValueLookups sum up the lookups of each Kind.
 	NodeLookups, ValueLookups LookupMetrics
-	// HandOff counts the hand-off of stored keys to newcomers: Newcomers
-	// that had keys to be handed, Unproved those that did not answer the
-	// ping that comes first, Throttled those not considered (budget
-	// spent); Keys and Bytes the stores that succeeded (datagram bytes),
-	// Failed those that failed; Skipped the keys left to the republish.
+	// HandOff counts newcomers handed keys (Unproved: silent to our ping;
+	// Throttled: budget spent) and the keys stored, failed and Skipped.
 	HandOff struct {
 		Newcomers, Unproved, Throttled uint64
 		Keys, Bytes, Failed, Skipped   uint64
 	}
-	// Replies counts what the per-source reply budget
-	// (Config.ReplyBytesPerSecond) let go (Sent, SentBytes) and refused
-	// (Dropped, DroppedBytes); Sources is the number of sources tracked.
+	// Replies counts what the reply budget sent and dropped.
 	Replies struct {
 		Sent, SentBytes, Dropped, DroppedBytes uint64
 		Sources                                int
 	}
-	// Republish counts the keys set again by the hourly republish (Keys)
-	// and the 24-hour one (Originals), and the republishes that Failed.
+	// Republish counts the keys of the hourly and 24-hour republishes.
 	Republish struct{ Keys, Originals, Failed uint64 }
-	// Refused counts the store requests refused, by reason: the sentinel
-	// of their validator's refusal (ErrBadRecord, ErrBadSignature,
-	// ErrStaleRecord, ErrSeqConflict); Quota, over the share of the
-	// storage the sender's network may hold (a 64th); Unproved, a sender
-	// that did not answer our ping from its address (dropped unanswered).
+	// Refused counts the stores refused: by the validator's sentinel, over
+	// the sender's network's quota (a 64th of the storage), or Unproved
+	// (the sender did not answer our ping from its address).
 	Refused struct {
 		BadRecord, BadSignature, Stale, SeqConflict uint64
 		Quota, Unproved                             uint64
 	}
 }
 
-// LookupMetrics describes the lookups of one kind.
+// LookupMetrics sums up the lookups of one kind (see LookupStats).
 type LookupMetrics struct {
-	// Count counts the lookups; Found those that found what they looked
-	// for (LookupStats.Found); RPCs the requests they sent.
-	Count, Found, RPCs uint64
-	// Invalid and Stale count the copies value lookups were answered
-	// that their validator refused, and the valid but older copies
-	// (LookupStats.Invalid, Stale): both are repaired after a quorum read.
-	Invalid, Stale uint64
-	// Seconds is the distribution of their durations, Hops of their
-	// LookupStats.Hops.
-	Seconds, Hops Histogram
+	// Count, Found, RPCs, Invalid and Stale sum the LookupStats fields;
+	// Seconds and Hops are the distributions of Duration and Hops.
+	Count, Found, RPCs, Invalid, Stale uint64
+	Seconds, Hops                      Histogram
 }
 
-// Histogram is a distribution of observations in fixed buckets, shaped
-// for Prometheus: Counts[i] counts the observations at most Bounds[i] (and
-// more than Bounds[i-1]); the last count, Counts[len(Bounds)], those over
-// every bound. Counts are per bucket, not cumulative.
+// Histogram is a distribution, shaped for Prometheus: Counts[i] counts the
+// observations in (Bounds[i-1], Bounds[i]], the last count those over every
+// bound (per bucket, not cumulative).
 type Histogram struct {
 	Bounds []float64
 	Counts []uint64

@@ -207,17 +207,13 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 	return Value{}, false, nil
 }
 
-// GetRecord returns the newest valid record of pub and salt. It collects
-// valid copies, ignoring forged, truncated and misplaced ones, until
-// opts.Quorum (default Config.Quorum, 3) holders answered the newest one
-// seen and the 2*Quorum candidates closest to the key have answered (or the
-// lookup ends), and returns the highest seq; in the background it writes
-// that record to the holders that answered stale or invalid copies and to
-// the closest node that answered without one. This node's own copy counts
-// as one answer (unless opts.SkipLocal). found is false, with a nil
-// error, when no valid record was found. The error wraps ErrNoPeers when
-// there is nobody to ask, and ErrBadRecord for a key or salt of the wrong
-// size.
+// GetRecord returns the newest valid record of pub and salt: it collects
+// valid copies until Quorum holders (opts, else Config.Quorum) answered the
+// newest one seen and the 2*Quorum candidates closest to the key answered,
+// then writes that record, in the background, to the holders of stale or
+// invalid copies. found is false, with a nil error, when no valid record
+// was found. The error wraps ErrNoPeers when nobody could be asked, and
+// ErrBadRecord for a key or salt of the wrong size.
 func (n *Node) GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, options ...GetOptions) (Record, bool, error) {
 	opts, err := oneOption(options)
 	if err != nil {
@@ -243,29 +239,25 @@ func (n *Node) GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte
 
 // PutRecordOptions qualifies a Node.PutRecord.
 type PutRecordOptions struct {
-	// Seq is the new record's sequence number. 0 means one more than
-	// ExpectSeq when it is set, else one more than the newest record
-	// found (GetRecord; 1 when there is none).
+	// Seq is the new record's seq; 0 means ExpectSeq+1 when ExpectSeq is
+	// set, else one more than the newest record GetRecord finds (1 if none).
 	Seq uint64
-	// ExpectSeq, when set, makes the put a compare-and-swap: the seq of
-	// the record it replaces. A Go holder of a newer record refuses the
-	// store, and the put's error wraps ErrSeqConflict (Python holders
-	// store it anyway).
+	// ExpectSeq makes the put a compare-and-swap that guarantees one thing:
+	// no Go holder of a record newer than ExpectSeq takes it (ErrSeqConflict).
+	// A holder at ExpectSeq or behind it (one that missed updates) takes it,
+	// so ExpectSeq 5 over a record at seq 1 succeeds: a put never waits for
+	// lagging holders to catch up. Python holders store anything.
 	ExpectSeq *uint64
 }
 
-// PutRecord signs value under salt with priv and stores the record at the
-// K nodes closest to its key (RecordKey), as Set does: this node keeps a
-// copy and republishes it every OriginalRepublishInterval. It returns the
-// record stored. The error wraps ErrSeqConflict when any holder (this
-// node included) refused the compare-and-swap, even if others stored the
-// record; ErrStaleRecord when any holds a newer record; otherwise
-// ErrNoPeers or ErrStoreFailed as Set's. A refusal counts only when the
-// refusing holder serves a valid record that justifies it (an error reply
-// alone proves nothing). When opts chooses no seq and a holder shows a
-// newer record than the read found, the put is tried once more, one
-// higher. To store a record signed elsewhere, give its Encode to
-// SetDigest under its Key.
+// PutRecord signs value under salt with priv and stores the record as Set
+// does, and returns it. The error wraps ErrSeqConflict when a holder (this
+// node included) refused the compare-and-swap, ErrStaleRecord when one holds
+// a newer record (even if others stored it), else ErrNoPeers or
+// ErrStoreFailed as Set's. A refusal counts only when the refuser serves a
+// valid record that justifies it. Without Seq or ExpectSeq, a put that
+// meets a newer record than its read found is tried once more, one higher.
+// To store a record signed elsewhere, Set its Encode under its Key.
 func (n *Node) PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, options ...PutRecordOptions) (Record, error) {
 	opts, err := oneOption(options)
 	if err != nil {

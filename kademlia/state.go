@@ -11,20 +11,16 @@ import (
 	"time"
 )
 
-// State is what Node.SaveState writes and LoadState reads: enough for a node to
-// come back with the same id and rejoin through its last neighbours, the
-// Go counterpart of Python's save_state/load_state (which pickles the same
-// fields).
+// State is what Node.SaveState writes and LoadState reads (as Python's
+// save_state/load_state): enough for a node to come back with the same id
+// and rejoin through its last neighbours. On disk it is JSON:
 //
-// On disk it is JSON:
-//
-//	{"id": "<40 hex digits>", "k": 20, "alpha": 3, "neighbors": ["127.0.0.1:8468", "[::1]:8469"]}
+//	{"id": "<40 hex digits>", "k": 20, "alpha": 3, "neighbors": ["127.0.0.1:8468"]}
 type State struct {
-	// ID is the node's id.
-	ID ID
-	// K and Alpha are the node's Config.K and Config.Alpha.
-	K, Alpha int
-	// Neighbors are the node's BootstrappableNeighbors.
+	// ID, K and Alpha are the node's; Neighbors its
+	// BootstrappableNeighbors.
+	ID        ID
+	K, Alpha  int
 	Neighbors []netip.AddrPort
 }
 
@@ -42,14 +38,10 @@ func (n *Node) state() *State {
 	return &State{ID: n.id, K: n.cfg.K, Alpha: n.cfg.Alpha, Neighbors: n.BootstrappableNeighbors()}
 }
 
-// SaveState writes the node's State to path as JSON, atomically (a
-// temporary file in the same directory, synced and renamed over path: path
-// always holds the old or the new state). With every > 0 it also saves
-// every interval until Close, and once more at Close (as Python's
-// save_state_regularly); those later saves log their failures. A node that
-// knows no neighbours saves too (so that a lone node's id survives a
-// restart), but keeps the neighbours already in the file when it holds
-// this node's id, so that good neighbours are never overwritten with none.
+// SaveState writes the node's State to path as JSON, atomically (path holds
+// the old or the new state). With every > 0 it also saves every interval,
+// and once more at Close (those saves log their failures). With no
+// neighbours known, it keeps those already in the file for this node's id.
 func (n *Node) SaveState(path string, every time.Duration) error {
 	if n.ctx.Err() != nil {
 		return ErrNodeClosed
@@ -117,12 +109,8 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	return nil
 }
 
-// LoadState reads a State written by SaveState. Use it to restart a node:
-//
-//	st, err := kademlia.LoadState(path)
-//	n, err := kademlia.Listen(ctx, addr, kademlia.Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
-//	...
-//	n.Bootstrap(ctx, st.Neighbors)
+// LoadState reads a State written by Node.SaveState: restart with
+// Config{ID: st.ID, K: st.K, Alpha: st.Alpha}, Bootstrap(ctx, st.Neighbors).
 func LoadState(path string) (*State, error) {
 	data, err := readLimited(path, maxStateFile)
 	if err != nil {

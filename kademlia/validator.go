@@ -10,26 +10,18 @@ import (
 	"time"
 )
 
-// Validator checks the values of one namespace and chooses the best of
-// several, as libp2p's record.Validator. A namespaced value (EnvelopeValue)
-// names its namespace; Config.Validators maps namespaces to validators.
-// A Go node calls Validate on every such value it is asked to store (its
-// own Set too) and on every one a lookup returns, and Select to decide
-// whether a value replaces the one it holds and which of the copies a
-// lookup found wins. Values without a namespace (or of a namespace with no
-// validator) are plain: stored and chosen as Python's kademlia does.
-//
-// Signed records (RecordNamespace) are the validator registered by
-// default. Implementations must be safe for concurrent use and must not
-// keep body or bodies.
+// Validator checks the values of one namespace (EnvelopeValue) and
+// chooses among them, as libp2p's record.Validator (see
+// Config.Validators); values of no validator's namespace are plain, as in
+// Python. Implementations must be safe for concurrent use and must not keep
+// body or bodies.
 type Validator interface {
-	// Validate returns an error when body (the envelope's body, after the
-	// namespace) is not a valid value to store under key.
+	// Validate returns an error when body (after the namespace) is not a
+	// valid value to store under key.
 	Validate(key ID, body []byte) error
-	// Select returns the index of the best of bodies, all valid values of
-	// key. Stores that would replace a value by a lesser one are refused
-	// (ErrStaleRecord); among equals (index 0 is the one held), the held
-	// one stays.
+	// Select returns the index of the best of bodies, all valid; a store
+	// that would replace a value by a lesser one is refused (ErrStaleRecord),
+	// and among equals the held one (index 0) stays.
 	Select(key ID, bodies [][]byte) (int, error)
 }
 
