@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/rpcudp/go-rpcudp/rpcudp"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
@@ -99,11 +98,8 @@ func (n *Node) callStore(ctx context.Context, c Contact, key ID, v Value) error 
 		err = fmt.Errorf("%w: store answered %x, want true", errMalformedReply, []byte(r))
 	}
 	n.rt.record(ctx, c, err)
-	var rerr *rpcudp.RemoteError
-	if errors.As(err, &rerr) {
-		if refused := refusalIn(rerr.Message); refused != nil {
-			return &storeRefusal{peer: c, refused: refused, err: err}
-		}
+	if refused := refusalOf(err); refused != nil {
+		return &storeRefusal{peer: c, refused: refused, err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("kademlia: store at %s: %w", c, err)

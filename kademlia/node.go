@@ -117,6 +117,10 @@ func serve(conn net.PacketConn, cfg Config, h testHooks) (*Node, error) {
 		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: defaultRetryInitial, Max: defaultRetryMax}),
 		rpcudp.WithAntiAmplification(0, n.proveAddr)}, n.budget.options()...)
 	n.ep = rpcudp.New(conn, append(opts, cfg.RPCOptions...)...)
+	if err := registerErrors(n.ep); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.register(); err != nil {
 		n.Close()
 		return nil, err

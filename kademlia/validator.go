@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 )
@@ -112,9 +111,8 @@ func refusal(ns string, err error) error {
 	return fmt.Errorf("%w: namespace %q: %w", ErrBadRecord, ns, err)
 }
 
-// refusals are the errors a Go holder refuses a store with, in the order
-// a writer looks for them in an error reply (ErrBadRecord's text is a
-// prefix of ErrBadSignature's).
+// refusals are the errors a Go holder refuses a store with, the more
+// specific first (an ErrBadSignature is a bad record too).
 var refusals = []error{ErrSeqConflict, ErrStaleRecord, ErrBadSignature, ErrBadRecord}
 
 // isRefusal reports whether err is one of the refusals.
@@ -125,16 +123,6 @@ func isRefusal(err error) bool {
 		}
 	}
 	return false
-}
-
-// refusalIn returns the refusal an error reply's message names, or nil.
-func refusalIn(msg string) error {
-	for _, s := range refusals {
-		if strings.Contains(msg, s.Error()) {
-			return s
-		}
-	}
-	return nil
 }
 
 // canonical returns a validated value as it is stored: without a
