@@ -51,7 +51,7 @@ func (n *Node) pingAddr(ctx context.Context, addr netip.AddrPort) (ID, error) {
 	if id == n.id {
 		return ID{}, fmt.Errorf("kademlia: ping %s: it answered with our own id", addr)
 	}
-	n.rt.answered(Contact{ID: id, Addr: addr})
+	n.rt.addFound(Contact{ID: id, Addr: addr})
 	n.rt.tab.chosen(Contact{ID: id, Addr: normalizeAddrPort(addr)})
 	return id, nil
 }

@@ -224,12 +224,10 @@ func (n *Node) confirmRefusal(ctx context.Context, key ID, v Value, sr *storeRef
 // storeAll stores v under key at every node, concurrently, and returns how
 // many stored it and the failures.
 func (n *Node) storeAll(ctx context.Context, nodes []Contact, key ID, v Value) (ok int, failures []error) {
-	errs := make(chan error, len(nodes))
-	for _, c := range nodes {
-		go func() { errs <- n.callStore(ctx, c, key, v) }()
-	}
-	for range nodes {
-		if err := <-errs; err != nil {
+	errs := make([]error, len(nodes))
+	fanOut(ctx, nodes, 0, func(i int, c Contact) { errs[i] = n.callStore(ctx, c, key, v) })
+	for _, err := range errs {
+		if err != nil {
 			failures = append(failures, err)
 		} else {
 			ok++

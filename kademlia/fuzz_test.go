@@ -151,8 +151,8 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 		tb.Fatal(err)
 	}
 	// What the recorded Python server knew: two contacts and a value.
-	node.rt.tab.seen(Contact{ID: mustID(tb, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.3:2002")})
-	node.rt.tab.seen(Contact{ID: mustID(tb, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("10.0.0.4:2001")})
+	node.rt.tab.addFound(Contact{ID: mustID(tb, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.3:2002")})
+	node.rt.tab.addFound(Contact{ID: mustID(tb, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("10.0.0.4:2001")})
 	if err := storage.Put(mustID(tb, pyKey), dhtValue(tb, "my awesome value"), PutOptions{}); err != nil {
 		tb.Fatal(err)
 	}

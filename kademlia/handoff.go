@@ -2,7 +2,6 @@ package kademlia
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
@@ -133,27 +132,15 @@ func (n *Node) proves(ctx context.Context, c Contact) bool {
 
 // sendHandOff stores items at c, at most Alpha at a time.
 func (n *Node) sendHandOff(ctx context.Context, c Contact, items []StoredItem) {
-	slots := make(chan struct{}, n.cfg.Alpha)
-	var wg sync.WaitGroup
-	for _, it := range items {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
+	fanOut(ctx, items, n.cfg.Alpha, func(_ int, it StoredItem) {
+		if err := n.callStore(ctx, c, it.Key, it.Value); err != nil {
+			n.metrics.handOffFailed.Add(1)
+			n.log.Debug("kademlia: hand-off store failed", "contact", c, "key", it.Key, "err", err)
 			return
 		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if err := n.callStore(ctx, c, it.Key, it.Value); err != nil {
-				n.metrics.handOffFailed.Add(1)
-				n.log.Debug("kademlia: hand-off store failed", "contact", c, "key", it.Key, "err", err)
-				return
-			}
-			n.metrics.handOffKeys.Add(1)
-			n.metrics.handOffBytes.Add(uint64(storeRequestSize(it.Value)))
-		})
-	}
-	wg.Wait()
+		n.metrics.handOffKeys.Add(1)
+		n.metrics.handOffBytes.Add(uint64(storeRequestSize(it.Value)))
+	})
 }
 
 // storeRequestSize is the size of the datagram of a store request for v:

@@ -101,7 +101,7 @@ func runFreshIDPings(t *testing.T, s freshIDScenario) (r freshIDResult) {
 				for range defaultK {
 					id := nearID(rng, self, depth)
 					id[depth/8] ^= 0x80 >> (depth % 8) // first differs from ours at bit depth
-					n.rt.tab.seen(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
+					n.rt.tab.addFound(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
 				}
 			}
 		}

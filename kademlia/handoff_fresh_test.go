@@ -58,7 +58,7 @@ func TestFreshIDsDoNotScanStorage(t *testing.T) {
 			for range defaultK {
 				id := nearID(rng, self, depth)
 				id[depth/8] ^= 0x80 >> (depth % 8)
-				n.rt.tab.seen(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
+				n.rt.tab.addFound(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
 			}
 		}
 		var stores atomic.Int64

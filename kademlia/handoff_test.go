@@ -41,7 +41,7 @@ func TestHandOffRuleUnchanged(t *testing.T) {
 				id = near(self, 1+rng.IntN(40))
 			}
 			c := Contact{ID: id, Addr: simAddr(i)}
-			n.rt.tab.seen(c)
+			n.rt.tab.addFound(c)
 			contacts = append(contacts, c)
 		}
 		for range 50 {
@@ -81,7 +81,7 @@ func TestUserStorageGetsCacheTTL(t *testing.T) {
 	key := ID{}
 	n := offlineNode(t, Config{ID: ID{0x80}, K: 2, Storage: st})
 	for i := range 3 { // three contacts closer to key than us: K+1
-		n.rt.tab.seen(Contact{ID: ID{0x40 >> i}, Addr: simAddr(i)})
+		n.rt.tab.addFound(Contact{ID: ID{0x40 >> i}, Addr: simAddr(i)})
 	}
 	opts, err := n.storeOptions(key)
 	if err != nil || opts.TTL != 15*time.Minute || opts.KeepExpiry {

@@ -42,7 +42,7 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 	}
 	defer q.Close()
 	for _, h := range honest {
-		q.rt.tab.seen(Contact{ID: h.ID(), Addr: h.Addr()})
+		q.rt.tab.addFound(Contact{ID: h.ID(), Addr: h.Addr()})
 	}
 
 	// Ids near the key, so that the liars and the dead are asked first.
@@ -113,14 +113,14 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 		})
 		p.ep.Handle(methodFindNode, h)
 		p.ep.Handle(methodFindValue, h)
-		q.rt.tab.seen(self)
+		q.rt.tab.addFound(self)
 		peers = append(peers, liarPeer{self, l.name, l.wellShape, l.name == "error reply"})
 	}
 	var dead []Contact
 	for range 2 {
 		c := deadNear()
 		dead = append(dead, c)
-		q.rt.tab.seen(c)
+		q.rt.tab.addFound(c)
 	}
 
 	v, found, err := q.Get(ctx, "liar-key")
@@ -185,7 +185,7 @@ func TestLookupHonoursContext(t *testing.T) {
 	for range 4 {
 		c := Contact{ID: RandomID(), Addr: deadAddr(t)}
 		dead = append(dead, c)
-		q.rt.tab.seen(c)
+		q.rt.tab.addFound(c)
 	}
 	ctx, cancel := context.WithTimeout(dhtCtx(t), 100*time.Millisecond)
 	defer cancel()
@@ -220,7 +220,7 @@ func TestLookupEndsOnClose(t *testing.T) {
 		},
 	})
 	t.Cleanup(func() { close(release) }) // runs before the peer closes
-	q.rt.tab.seen(p.contact())
+	q.rt.tab.addFound(p.contact())
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := q.Get(context.Background(), "k")
@@ -255,7 +255,7 @@ func TestLookupKeepsAlphaInFlight(t *testing.T) {
 				return []any{}, nil
 			},
 		})
-		q.rt.tab.seen(p.contact())
+		q.rt.tab.addFound(p.contact())
 	}
 	slow := newFakePeer(t, xorID(target, 1), map[string]rpcudp.HandlerFunc{
 		methodFindNode: func(context.Context, *rpcudp.Request) (any, error) {
@@ -266,7 +266,7 @@ func TestLookupKeepsAlphaInFlight(t *testing.T) {
 			return []any{}, nil
 		},
 	})
-	q.rt.tab.seen(slow.contact())
+	q.rt.tab.addFound(slow.contact())
 	start := time.Now()
 	res, err := q.lookup(dhtCtx(t), target, false)
 	if err != nil {
@@ -308,7 +308,7 @@ func TestLookupHopsAndCaching(t *testing.T) {
 		methodFindNode:  answer([]any{triple(b.contact())}),
 	})
 	q := newDHTNode(t, Config{})
-	q.rt.tab.seen(a.contact())
+	q.rt.tab.addFound(a.contact())
 	ctx := dhtCtx(t)
 
 	res, err := q.lookup(ctx, key, true)
@@ -338,7 +338,7 @@ func TestLookupHopsAndCaching(t *testing.T) {
 
 	// A node that knows only A.
 	q = newDHTNode(t, Config{})
-	q.rt.tab.seen(a.contact())
+	q.rt.tab.addFound(a.contact())
 	res, err = q.lookup(ctx, c.id, false)
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +378,7 @@ func TestLookupQueryTimeout(t *testing.T) {
 	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 20 * time.Second, QueryTimeout: 200 * time.Millisecond})
 	q := nodes[1]
 	for range 3 {
-		q.rt.tab.seen(Contact{ID: RandomID(), Addr: deadAddr(t)})
+		q.rt.tab.addFound(Contact{ID: RandomID(), Addr: deadAddr(t)})
 	}
 	start := time.Now()
 	if err := q.Set(dhtCtx(t), "key", "value"); err != nil {
@@ -405,9 +405,9 @@ func TestSuspectContacts(t *testing.T) {
 	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 300 * time.Millisecond, MaxFailures: 3})
 	q := nodes[1]
 	dead := Contact{ID: RandomID(), Addr: deadAddr(t)}
-	q.rt.tab.seen(dead)
+	q.rt.tab.addFound(dead)
 	live := Contact{ID: nodes[2].ID(), Addr: nodes[2].Addr()}
-	q.rt.tab.seen(live) // it has answered q (not merely called it)
+	q.rt.tab.addFound(live) // it has answered q (not merely called it)
 
 	// A timed-out RPC makes both suspect (the live one "lost a datagram").
 	for _, c := range []Contact{dead, live} {

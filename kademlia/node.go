@@ -280,27 +280,24 @@ func (n *Node) Bootstrap(ctx context.Context, addrs []netip.AddrPort) ([]Contact
 func (n *Node) pingAll(ctx context.Context, addrs []netip.AddrPort) (alive, sent int, errs []error) {
 	self := n.Addr()
 	seen := make(map[netip.AddrPort]bool, len(addrs))
-	answers := make(chan error, len(addrs))
+	var targets []netip.AddrPort
 	for _, a := range addrs {
 		a = normalizeAddrPort(a)
-		if seen[a] || a == self || !a.IsValid() {
-			continue
+		if !seen[a] && a != self && a.IsValid() {
+			seen[a] = true
+			targets = append(targets, a)
 		}
-		seen[a] = true
-		sent++
-		go func() {
-			_, err := n.pingAddr(ctx, a)
-			answers <- err
-		}()
 	}
-	for range sent {
-		if err := <-answers; err != nil {
+	answers := make([]error, len(targets))
+	fanOut(ctx, targets, 0, func(i int, a netip.AddrPort) { _, answers[i] = n.pingAddr(ctx, a) })
+	for _, err := range answers {
+		if err != nil {
 			errs = append(errs, err)
 		} else {
 			alive++
 		}
 	}
-	return alive, sent, errs
+	return alive, len(targets), errs
 }
 
 // BootstrappableNeighbors returns the addresses of the (up to K) contacts

@@ -209,7 +209,7 @@ func TestSetGetFailures(t *testing.T) {
 	t.Run("all peers dead", func(t *testing.T) {
 		n := newDHTNode(t, Config{RPCTimeout: 200 * time.Millisecond})
 		for range 5 {
-			n.rt.tab.seen(Contact{ID: RandomID(), Addr: deadAddr(t)})
+			n.rt.tab.addFound(Contact{ID: RandomID(), Addr: deadAddr(t)})
 		}
 		if err := n.Set(ctx, "k", "v"); !errors.Is(err, ErrNoPeers) {
 			t.Errorf("Set = %v", err)
@@ -228,7 +228,7 @@ func TestSetGetFailures(t *testing.T) {
 				methodFindNode: answer([]any{}),
 				methodStore:    func(context.Context, *rpcudp.Request) (any, error) { return nil, ErrStorageFull },
 			})
-			n.rt.tab.seen(p.contact())
+			n.rt.tab.addFound(p.contact())
 		}
 		if err := n.Set(ctx, "k", "v"); !errors.Is(err, ErrStoreFailed) {
 			t.Errorf("Set = %v", err)
@@ -348,7 +348,7 @@ func TestShouldHandOff(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := offlineNode(t, Config{ID: tt.self, K: 2})
 			for i, id := range tt.table {
-				n.rt.tab.seen(Contact{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i+1))})
+				n.rt.tab.addFound(Contact{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i+1))})
 			}
 			if got := n.shouldHandOff(Contact{ID: tt.newcomer}, key); got != tt.want {
 				t.Errorf("shouldHandOff = %v, want %v", got, tt.want)
@@ -372,7 +372,7 @@ func TestDeadHeadIsReplaced(t *testing.T) {
 	defer n.Close()
 	dead := []Contact{{ID: xorID(base, 1), Addr: deadAddr(t)}, {ID: xorID(base, 2), Addr: deadAddr(t)}}
 	for _, c := range dead {
-		n.rt.tab.seen(c)
+		n.rt.tab.addFound(c)
 	}
 	p := newFakePeer(t, xorID(base, 3), nil)
 	if _, err := p.ep.Call(dhtCtx(t), n.Addr(), methodPing, p.id[:]); err != nil {

@@ -61,7 +61,7 @@ func (n *Node) caller(req *rpcudp.Request, raw []byte) (Contact, error) {
 		return Contact{}, err
 	}
 	c := Contact{ID: id, Addr: req.From}
-	n.rt.seen(c)
+	n.rt.addInbound(c)
 	return c, nil
 }
 

@@ -18,7 +18,7 @@ func stateNode(t *testing.T) *Node {
 	t.Helper()
 	n := newDHTNode(t, Config{K: 7, Alpha: 2}, &hooks{})
 	for _, a := range []string{"127.0.0.1:8468", "10.1.2.3:9000", "[::1]:8469", "[2001:db8::1]:1"} {
-		n.rt.tab.seen(Contact{ID: RandomID(), Addr: netip.MustParseAddrPort(a)})
+		n.rt.tab.addFound(Contact{ID: RandomID(), Addr: netip.MustParseAddrPort(a)})
 	}
 	return n
 }
