@@ -2,8 +2,10 @@ package kademlia
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
@@ -122,7 +124,7 @@ func (n *Node) setDigest(ctx context.Context, key ID, v Value, local PutOptions)
 	// key than the honest nodes (answering lookups with only each other)
 	// cannot end it before honest nodes near key were asked: the value
 	// goes to the K closest that answered (TestSuitePoisonedLookups).
-	res, err := n.lookupWidth(ctx, key, false, 2*n.cfg.K)
+	res, err := n.lookupWidth(ctx, key, 2*n.cfg.K)
 	if err != nil {
 		return err
 	}
@@ -234,4 +236,105 @@ func (n *Node) storeAll(ctx context.Context, nodes []Contact, key ID, v Value) (
 		}
 	}
 	return ok, failures
+}
+
+// GetRecord returns the newest valid record of pub and salt: it collects
+// valid copies until Quorum holders (opts, else Config.Quorum) answered the
+// newest one seen and the 2*Quorum candidates closest to the key answered,
+// then writes that record, in the background, to the holders of stale or
+// invalid copies. found is false, with a nil error, when no valid record
+// was found. The error wraps ErrNoPeers when nobody could be asked, and
+// ErrBadRecord for a key or salt of the wrong size.
+func (n *Node) GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, options ...GetOptions) (Record, bool, error) {
+	opts, err := oneOption(options)
+	if err != nil {
+		return Record{}, false, err
+	}
+	if err := (Record{PublicKey: pub, Salt: salt}).checkSizes(); err != nil {
+		return Record{}, false, err
+	}
+	quorum := opts.Quorum
+	if quorum <= 0 {
+		quorum = n.cfg.Quorum
+	}
+	v, found, err := n.read(ctx, RecordKey(pub, salt), readPolicy{quorum: quorum, ns: RecordNamespace}, opts.SkipLocal)
+	if err != nil || !found {
+		return Record{}, false, err
+	}
+	r, err := DecodeRecord(v)
+	if err != nil { // cannot happen: the lookup validated it
+		return Record{}, false, err
+	}
+	return r, true, nil
+}
+
+// PutRecordOptions qualifies a Node.PutRecord.
+type PutRecordOptions struct {
+	// Seq is the new record's seq; 0 means ExpectSeq+1 when ExpectSeq is
+	// set, else one more than the newest record GetRecord finds (1 if none).
+	Seq uint64
+	// ExpectSeq makes the put a compare-and-swap that guarantees one thing:
+	// no Go holder of a record newer than ExpectSeq takes it (ErrSeqConflict).
+	// A holder at ExpectSeq or behind it (one that missed updates) takes it,
+	// so ExpectSeq 5 over a record at seq 1 succeeds: a put never waits for
+	// lagging holders to catch up. Python holders store anything.
+	ExpectSeq *uint64
+}
+
+// PutRecord signs value under salt with priv and stores the record as Set
+// does, and returns it. The error wraps ErrSeqConflict when a holder (this
+// node included) refused the compare-and-swap, ErrStaleRecord when one holds
+// a newer record (even if others stored it), else ErrNoPeers or
+// ErrStoreFailed as Set's. A refusal counts only when the refuser serves a
+// valid record that justifies it. Without Seq or ExpectSeq, a put that
+// meets a newer record than its read found is tried once more, one higher.
+// To store a record signed elsewhere, Set its Encode under its Key.
+func (n *Node) PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, options ...PutRecordOptions) (Record, error) {
+	opts, err := oneOption(options)
+	if err != nil {
+		return Record{}, err
+	}
+	r, err := n.putRecord(ctx, priv, salt, value, opts)
+	if opts.Seq == 0 && opts.ExpectSeq == nil && errors.Is(err, ErrStaleRecord) {
+		// The read that chose the seq missed the newest record (its
+		// holders did not answer in time), but a holder that refused
+		// showed it, and this node now keeps it (see confirmRefusal):
+		// one more try reads it and goes one higher.
+		n.log.Debug("kademlia: put record: a newer record was found; trying again", "err", err)
+		r, err = n.putRecord(ctx, priv, salt, value, opts)
+	}
+	return r, err
+}
+
+// putRecord is one attempt of PutRecord.
+func (n *Node) putRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, opts PutRecordOptions) (Record, error) {
+	seq := opts.Seq
+	if seq == 0 && opts.ExpectSeq != nil {
+		seq = *opts.ExpectSeq + 1
+	}
+	if seq == 0 && len(priv) == ed25519.PrivateKeySize {
+		old, found, err := n.GetRecord(ctx, priv.Public().(ed25519.PublicKey), salt, GetOptions{})
+		switch {
+		case err != nil:
+			return Record{}, err
+		case found && old.Seq == math.MaxUint64:
+			return Record{}, fmt.Errorf("%w: seq %d cannot grow", ErrStaleRecord, old.Seq)
+		case found:
+			seq = old.Seq + 1
+		default:
+			seq = 1
+		}
+	}
+	r, err := NewRecord(priv, salt, seq, value)
+	if err != nil {
+		return Record{}, err
+	}
+	v, err := EnvelopeValue(RecordNamespace, r.appendBody(nil, opts.ExpectSeq))
+	if err != nil {
+		return Record{}, err
+	}
+	if err := n.setDigest(ctx, r.Key(), v, PutOptions{Original: true}); err != nil {
+		return Record{}, err
+	}
+	return r, nil
 }

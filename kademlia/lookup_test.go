@@ -127,7 +127,7 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 	if err != nil || !found || v.String() != "truth" {
 		t.Fatalf("Get = %v, %v, %v; want truth", v, found, err)
 	}
-	res, err := q.lookup(ctx, key, false)
+	res, err := q.lookup(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestLookupKeepsAlphaInFlight(t *testing.T) {
 	})
 	q.rt.tab.addFound(slow.contact())
 	start := time.Now()
-	res, err := q.lookup(dhtCtx(t), target, false)
+	res, err := q.lookup(dhtCtx(t), target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestLookupHopsAndCaching(t *testing.T) {
 	q.rt.tab.addFound(a.contact())
 	ctx := dhtCtx(t)
 
-	res, err := q.lookup(ctx, key, true)
+	res, err := q.readValue(ctx, key, q.cfg.K, readPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,19 +339,19 @@ func TestLookupHopsAndCaching(t *testing.T) {
 	// A node that knows only A.
 	q = newDHTNode(t, Config{})
 	q.rt.tab.addFound(a.contact())
-	res, err = q.lookup(ctx, c.id, false)
+	nres, err := q.lookup(ctx, c.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.stats.Found || res.stats.Hops != 3 || len(res.closest) != 3 || res.closest[0].ID != c.id {
-		t.Errorf("node lookup: closest %v, stats %+v", res.closest, res.stats)
+	if !nres.stats.Found || nres.stats.Hops != 3 || len(nres.closest) != 3 || nres.closest[0].ID != c.id {
+		t.Errorf("node lookup: closest %v, stats %+v", nres.closest, nres.stats)
 	}
 }
 
 func TestMostCommon(t *testing.T) {
-	v := func(s string) queryResult {
+	v := func(s string) foundValue {
 		val, _ := EncodeValue(s)
-		return queryResult{value: val, peer: Contact{Addr: netip.MustParseAddrPort("127.0.0.1:1")}}
+		return foundValue{value: val, peer: Contact{Addr: netip.MustParseAddrPort("127.0.0.1:1")}}
 	}
 	for _, tt := range []struct {
 		in   []string
@@ -362,7 +362,7 @@ func TestMostCommon(t *testing.T) {
 		{[]string{"b", "a"}, "b"}, // ties: the first answered
 		{[]string{"a", "b", "c", "c", "a", "c"}, "c"},
 	} {
-		var in []queryResult
+		var in []foundValue
 		for _, s := range tt.in {
 			in = append(in, v(s))
 		}

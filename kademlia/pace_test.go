@@ -35,7 +35,7 @@ func TestLookupCutsSlowQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		res, err := q.lookup(ctx, target, false)
+		res, err := q.lookup(ctx, target)
 		took := time.Since(start)
 		if err != nil {
 			t.Fatal(err)

@@ -155,7 +155,7 @@ func TestLookupFreesSlowSlots(t *testing.T) {
 		q.rt.tab.addFound(Contact{ID: xorID(target, byte(i+1)), Addr: deadAddr(t)})
 	}
 	start := time.Now()
-	res, err := q.lookup(context.Background(), target, false)
+	res, err := q.lookup(context.Background(), target)
 	if err != nil {
 		t.Fatal(err)
 	}

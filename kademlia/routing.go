@@ -38,7 +38,7 @@ type routing struct {
 	spawn    func(what string, fn func(ctx context.Context)) bool
 	welcome  func(c Contact)
 
-	addMu  sync.Mutex // serialises add so a newcomer is welcomed once
+	addMu   sync.Mutex // serialises add so a newcomer is welcomed once
 	probeMu sync.Mutex // guards probing and moving
 	probing map[ID]bool
 	moving  map[ID]bool

@@ -116,7 +116,7 @@ func TestSuiteEclipse(t *testing.T) {
 		isEvil := func(c Contact) bool { return evilNet.Contains(c.Addr.Addr()) }
 		for range lookups {
 			target := cl.randomID()
-			res, err := victim.lookup(context.Background(), target, false)
+			res, err := victim.lookup(context.Background(), target)
 			honest := slices.DeleteFunc(slices.Clone(res.closest), isEvil)
 			want := trueClosest(cl.nodes, target, defaultK-lim.PerBucket, func(n *Node) bool { return n == victim })
 			found.of++
