@@ -45,7 +45,7 @@ func TestReplySize(t *testing.T) {
 		{"find_value 8 KiB", map[string]any{"value": dhtValue(t, make([]byte, 8000))}},
 	} {
 		got, want := replySize(tt.res, nil), encodedLen(t, tt.res)
-		if got < want || got > want+2*DefaultK {
+		if got < want || got > want+2*defaultK {
 			t.Errorf("%s: replySize = %d, encoded %d", tt.name, got, want)
 		}
 	}

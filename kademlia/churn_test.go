@@ -249,7 +249,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 	synctest.Wait()
 	total := 0
 	for _, n := range nodes {
-		total += n.Table().Len()
+		total += n.Table().len()
 	}
 	rep.contactsAfterBoot = float64(total) / float64(len(nodes))
 	rep.wallBuild, rep.virtBuild = wall.now().Sub(w0), time.Since(v0)
@@ -382,7 +382,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 			idx := slices.Clone(live)
 			slices.SortFunc(idx, func(a, b int) int { return cmpDistance(d, nodes[a].ID(), nodes[b].ID()) })
 			m := map[int]bool{}
-			for _, i := range idx[:min(DefaultK, len(idx))] {
+			for _, i := range idx[:min(defaultK, len(idx))] {
 				m[i] = true
 			}
 			closest[d] = m

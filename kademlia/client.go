@@ -52,7 +52,7 @@ func (n *Node) pingAddr(ctx context.Context, addr netip.AddrPort) (ID, error) {
 	if id == n.id {
 		return ID{}, fmt.Errorf("kademlia: ping %s: it answered with our own id", addr)
 	}
-	n.rt.answered(Contact{ID: id, Addr: addr})
+	n.rt.addFound(Contact{ID: id, Addr: addr})
 	n.rt.tab.chosen(Contact{ID: id, Addr: normalizeAddrPort(addr)})
 	return id, nil
 }
@@ -99,11 +99,8 @@ func (n *Node) callStore(ctx context.Context, c Contact, key ID, v Value) error 
 		err = fmt.Errorf("%w: store answered %x, want true", errMalformedReply, []byte(r))
 	}
 	n.rt.record(ctx, c, err)
-	var rerr *rpcudp.RemoteError
-	if errors.As(err, &rerr) {
-		if refused := refusalIn(rerr.Message); refused != nil {
-			return &storeRefusal{peer: c, refused: refused, err: err}
-		}
+	if refused := refusalOf(err); refused != nil {
+		return &storeRefusal{peer: c, refused: refused, err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("kademlia: store at %s: %w", c, err)

@@ -2,6 +2,7 @@ package kademlia
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -10,12 +11,12 @@ import (
 
 // Defaults of the Node's Config, used for zero fields.
 const (
-	// DefaultQuorum is how many valid copies a GetRecord collects by
+	// defaultQuorum is how many valid copies a GetRecord collects by
 	// default (Config.Quorum).
-	DefaultQuorum = 3
-	// DefaultAlpha is the number of RPCs a lookup keeps in flight (the
+	defaultQuorum = 3
+	// defaultAlpha is the number of RPCs a lookup keeps in flight (the
 	// paper's and Python's alpha).
-	DefaultAlpha = 3
+	defaultAlpha = 3
 	// defaultRPCTimeout is how long an RPC waits for its answer, as in
 	// Python's rpcudp.
 	defaultRPCTimeout = 5 * time.Second
@@ -40,10 +41,9 @@ const (
 	defaultOriginalRepublishInterval = 24 * time.Hour
 )
 
-// MaxValueSize is the largest value, in bytes of its msgpack encoding
-// (Value.Len), that fits a store request: rpcudp (like Python's) refuses
-// request bodies over rpcudp.MaxBody bytes, and [method, [sender, key,
-// value]] takes 52 bytes besides the value.
+// MaxValueSize (8140) is the largest value, in bytes of its msgpack
+// encoding (Value.Len), that fits a store request (rpcudp.MaxBody less 52
+// bytes of the request's other fields).
 const MaxValueSize = rpcudp.MaxBody - 52
 
 // maxBackground bounds the background tasks a Node runs at once: head
@@ -64,124 +64,60 @@ var (
 	ErrStoreFailed = errors.New("kademlia: no peer stored the value")
 )
 
-// Config configures a Node. The zero value is usable: every zero field
-// takes the default given in its comment. Negative numbers (but NoLimit
-// where a field allows it) and numbers beyond a field's range (K at most
-// MaxK, Alpha at most MaxAlpha, B at most 160, MaxFailures at most 1000,
-// timeouts at most an hour) are an error.
+// Config configures a Node. Zero fields take the defaults in their
+// comments (NoLimit turns a budget off). Negative numbers and numbers past
+// a field's range (K and Quorum 1024, Alpha 256, B 160, MaxFailures 1000,
+// timeouts an hour) are an error wrapping ErrBadConfig.
 type Config struct {
-	// K is the bucket size and the number of nodes a key is stored at
-	// (default 20).
-	K int
-	// Alpha is the number of RPCs a lookup keeps in flight (default 3).
-	Alpha int
-	// B is the bucket split depth modulus of the paper's section 4.2
-	// (default 5, as Python's kademlia).
-	B int
-	// ID is the node's id; the zero ID means a random one.
-	ID ID
-	// Storage holds the values this node stores. nil means a
-	// MemoryStorage with default bounds, created and closed by the node; a
-	// Storage given here is not closed by Node.Close.
+	// K is the bucket size and the number of copies of a key (default
+	// 20), Alpha a lookup's RPCs in flight (default 3), B the paper's
+	// bucket split depth modulus (default 5).
+	K, Alpha, B int
+	// ID is the node's id (zero: a random one); Logger gets its logs (nil
+	// discards them). Storage holds its values (nil: in memory with
+	// StorageConfig's defaults; one given here is not closed by Close).
+	ID      ID
+	Logger  *slog.Logger
 	Storage Storage
-	// Logger receives the node's logs; nil discards them.
-	Logger *slog.Logger
 	// RPCTimeout is how long an RPC waits for its answer (default 5 s, as
-	// Python's).
-	RPCTimeout time.Duration
-	// QueryTimeout is how long a lookup waits for one peer's find_node or
-	// find_value answer (default 1 s, never more than RPCTimeout). A lookup
-	// converges only when the K closest candidates have answered or
-	// failed, so a dead contact among them would otherwise hold every
-	// lookup for a full RPCTimeout.
-	QueryTimeout time.Duration
-	// RefreshInterval (default 1 h): buckets untouched for that long are
-	// refreshed with a lookup of a random id in their range, and keys held
-	// and last published longer ago than that are republished (without
-	// extending their expiry here).
-	RefreshInterval time.Duration
-	// OriginalRepublishInterval (default 24 h): how often the node sets
-	// again the keys it originally published with Set or SetDigest.
-	OriginalRepublishInterval time.Duration
-	// MaxFailures is how many consecutive failed RPCs remove a contact from
-	// the routing table (default 5; Python removes after one).
-	MaxFailures int
-	// RevalidateInterval (default 10 min): a contact that has not answered
-	// one of our RPCs for that long is pinged, and dropped if it stays
-	// silent (see revalidate.go); contacts that only sent us requests are
-	// pinged a few seconds after they arrive and handed out only once
-	// they answer.
+	// Python's), QueryTimeout how long a lookup waits for one peer
+	// (default 1 s, at most RPCTimeout).
+	RPCTimeout, QueryTimeout time.Duration
+	// RefreshInterval (default 1 h) is when idle buckets are refreshed and
+	// held keys republished, OriginalRepublishInterval (default 24 h) when
+	// the node's own keys are set again.
+	RefreshInterval, OriginalRepublishInterval time.Duration
+	// MaxFailures consecutive failed RPCs remove a contact (default 5;
+	// Python's 1); one silent for RevalidateInterval (default 10 min) is
+	// pinged. IPLimits bounds the contacts per IP network.
+	MaxFailures        int
 	RevalidateInterval time.Duration
-	// IPLimits bounds the routing table's contacts per IP network (default:
-	// 2 per /24 or IPv6 /32 per bucket, 10 per table, loopback exempt).
-	IPLimits IPLimits
-	// RPCOptions are extra options for the node's rpcudp endpoint (for
-	// example rpcudp.WithRetry). They are applied after the node's own, so
-	// they win: RPCTimeout, Logger and a retry policy that sends a request
-	// unanswered after 400 ms again (same message id), then after 800 ms,
-	// 1.6 s, 2 s..., until the call's deadline. Every Kademlia RPC is
-	// idempotent, so retrying is safe with Python peers too, and it keeps
-	// one lost datagram from costing a lookup a whole QueryTimeout. Turn
-	// it off with rpcudp.WithRetry(rpcudp.RetryPolicy{}).
+	IPLimits           IPLimits
+	// RPCOptions are extra rpcudp options, applied after the node's own
+	// (retries after 400 ms, doubling up to 2 s: every RPC is idempotent;
+	// rpcudp.WithRetry(rpcudp.RetryPolicy{}) turns them off).
 	RPCOptions []rpcudp.Option
-	// OnLookup, if set, is called after every iterative lookup with its
-	// statistics, on the goroutine that ran the lookup. It must not block
-	// for long.
+	// OnLookup, if set, gets every lookup's statistics, on the lookup's
+	// goroutine (do not block). Now is the clock (default time.Now).
 	OnLookup func(LookupStats)
-	// Now is the node's clock (default time.Now). It drives the routing
-	// table, lookup durations, the hand-off and reply budgets and, when the
-	// node creates its storage, the storage's expiry.
-	Now func() time.Time
+	Now      func() time.Time
 
-	// HandOffKeys bounds the keys handed to one newly seen contact
-	// (default 64; NoLimit for none). The hourly republish stores the keys
-	// left out.
-	HandOffKeys int
-	// HandOffBytesPerSecond bounds the bytes of store requests that
-	// handing keys to newcomers sends, all newcomers together: a token
-	// bucket holding one second's worth, at least one largest store
-	// (default 64 KiB/s; NoLimit for none). Keys over budget are left to
-	// the hourly republish. A newcomer is handed keys only after it
-	// answers a ping from the address it claims.
-	HandOffBytesPerSecond int
-	// ReplyBytesPerSecond is each source IP address's budget of reply
-	// bytes (default 64 KiB/s; NoLimit for none): a request whose answer
-	// does not fit its source's token bucket gets no answer at all, and is
-	// counted (Metrics, and the endpoint's Stats.Drops.RateLimited). It
-	// keeps a node from being aimed at a victim by requests that claim
-	// its address. Loopback sources, which cannot be spoofed from afar,
-	// are exempt.
-	ReplyBytesPerSecond int
-	// ReplyBurst is the size of each source's bucket (default 256 KiB,
-	// never less than one largest datagram).
-	ReplyBurst int
-	// ReplySources bounds the source addresses whose budgets are tracked
-	// (default 4096, at most 1<<20); beyond that, sources idle longest are
-	// forgotten.
-	ReplySources int
+	// HandOffKeys bounds the keys handed to one newcomer (default 64),
+	// HandOffBytesPerSecond those stores' bytes, all newcomers together
+	// (default 64 KiB/s); the republish stores the rest.
+	HandOffKeys, HandOffBytesPerSecond int
+	// ReplyBytesPerSecond is each source IP's budget of reply bytes
+	// (default 64 KiB/s; loopback exempt): an answer over it is not sent.
+	// ReplyBurst is its bucket (default 256 KiB); ReplySources bounds the
+	// sources tracked (default 4096, at most 1<<20).
+	ReplyBytesPerSecond, ReplyBurst, ReplySources int
 
-	// Validators check the values of their namespace (see Validator and
-	// EnvelopeValue) at every store and lookup. They are added to the
-	// default, RecordNamespace's signed records; a nil entry removes a
-	// namespace (the default's too: its records are then plain values).
-	// A namespace is 1 to 32 printable ASCII characters (else
-	// ErrBadConfig).
+	// Validators check the values of their namespace, besides the
+	// default's (signed records); a nil entry removes a namespace.
 	Validators map[string]Validator
 	// Quorum is how many copies of the newest record GetRecord collects
-	// (default DefaultQuorum, 3; at most MaxK): its lookup ends early only
-	// once that many holders answered the newest valid record seen and
-	// the 2*Quorum candidates closest to the key have answered; otherwise
-	// it runs until it converges. GetOptions.Quorum overrides it for one
-	// call.
+	// (default 3; GetOptions.Quorum overrides it).
 	Quorum int
-
-	// guard is the registry of Validators and the per-key store locks,
-	// made by withDefaults.
-	guard *storeGuard
-
-	// hooks lets the package's tests observe and steer the node
-	// (export_test.go); nil outside tests.
-	hooks testHooks
 }
 
 // testHooks is implemented by the package's tests only (export_test.go).
@@ -207,10 +143,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.fillBudgets()
 	if cfg.K == 0 {
-		cfg.K = DefaultK
+		cfg.K = defaultK
 	}
 	if cfg.Alpha == 0 {
-		cfg.Alpha = DefaultAlpha
+		cfg.Alpha = defaultAlpha
 	}
 	if cfg.B == 0 {
 		cfg.B = defaultB
@@ -244,37 +180,27 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.ID = RandomID()
 	}
 	if cfg.Quorum == 0 {
-		cfg.Quorum = DefaultQuorum
+		cfg.Quorum = defaultQuorum
 	}
-	guard, err := newStoreGuard(cfg.Validators)
-	if err != nil {
-		return cfg, err
+	for ns := range cfg.Validators {
+		if err := checkNamespace(ns); err != nil {
+			return cfg, fmt.Errorf("%w: Config.Validators: %w", ErrBadConfig, err)
+		}
 	}
-	cfg.guard = guard
 	return cfg, nil
 }
 
 // LookupStats describes one iterative lookup; Config.OnLookup receives it.
 type LookupStats struct {
-	// Kind is "node" (find_node lookup) or "value" (find_value lookup).
-	Kind string
-	// Target is the id or key digest looked up.
-	Target ID
-	// RPCs is the number of find_node / find_value requests sent.
-	RPCs int
-	// Hops is the longest chain of responses that led to the result: a
-	// contact given by the seed contacts (from our own table) is one hop
-	// away once it answers, one it named two hops, and so on. For a value
-	// found it is the chain to the node that answered the value; otherwise
-	// the longest chain to any of the closest nodes that answered.
-	Hops int
-	// Found reports, for a value lookup, that a value was found; for a
-	// node lookup, that the node with id Target itself answered.
-	Found bool
-	// Invalid counts, for a value lookup, the copies its validator
-	// refused (forged, truncated, at the wrong key); Stale the valid ones
-	// older than (or other than) the copy chosen. Holders of both are
-	// written the chosen copy (read repair).
+	// Kind is "node" (find_node) or "value" (find_value); RPCs counts the
+	// requests; Hops the longest chain of answers to the result; Found: a
+	// value was found (value lookup), or Target itself answered.
+	Kind       string
+	Target     ID
+	RPCs, Hops int
+	Found      bool
+	// Invalid counts the copies their validator refused, Stale the valid
+	// ones other than the copy chosen: their holders are repaired.
 	Invalid, Stale int
 	// Duration is how long the lookup took (by Config.Now).
 	Duration time.Duration

@@ -4,10 +4,8 @@ import (
 	"net/netip"
 )
 
-// Contact is what the routing layer knows about a remote node: its id and
-// the UDP address it answers on. It is the Go form of Python's
-// kademlia.node.Node (id, ip, port). Contacts are plain values; copying one
-// is safe.
+// Contact is a remote node's id and the UDP address it answers on (Python's
+// kademlia.node.Node).
 type Contact struct {
 	// ID is the node's 160-bit id.
 	ID ID
@@ -15,8 +13,7 @@ type Contact struct {
 	Addr netip.AddrPort
 }
 
-// String returns "<hex id>@<ip:port>", e.g.
-// "14dc69de2a1e6087529f02b62fd2888c90d741d3@127.0.0.1:8468".
+// String returns "<hex id>@<ip:port>".
 func (c Contact) String() string {
 	return c.ID.String() + "@" + c.Addr.String()
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
+	"github.com/rpcudp/go-rpcudp/kademlia/boltstore"
 )
 
 // Two nodes on loopback: the second joins through the first, sets a key,
@@ -88,11 +89,17 @@ func ExampleNode_Get() {
 	// false
 }
 
-// GetWith SkipLocal asks the network even though this node holds the key:
-// here the only other node has dropped its copy.
-func ExampleNode_GetWith() {
+// GetOptions{SkipLocal: true} asks the network even though this node
+// holds the key: here the only other node has dropped its copy.
+func ExampleNode_Get_skipLocal() {
 	ctx := context.Background()
-	storeA := kademlia.NewMemoryStorage(kademlia.StorageConfig{})
+	dir, _ := os.MkdirTemp("", "kademlia-example")
+	defer os.RemoveAll(dir)
+	storeA, err := boltstore.Open(filepath.Join(dir, "a.db"), kademlia.StorageConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer storeA.Close()
 	a, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{Storage: storeA})
 	if err != nil {
 		log.Fatal(err)
@@ -113,7 +120,7 @@ func ExampleNode_GetWith() {
 	storeA.Delete(key)
 
 	_, local, _ := b.Get(ctx, "k")
-	_, remote, _ := b.GetWith(ctx, "k", kademlia.GetOptions{SkipLocal: true})
+	_, remote, _ := b.Get(ctx, "k", kademlia.GetOptions{SkipLocal: true})
 	fmt.Println(local, remote)
 	// Output: true false
 }
@@ -148,7 +155,9 @@ func ExampleLoadState() {
 	if _, err := n.Bootstrap(ctx, []netip.AddrPort{peer.Addr()}); err != nil {
 		log.Fatal(err)
 	}
-	n.SaveStateRegularly(path, 0) // saves at Close
+	if err := n.SaveState(path, 0); err != nil { // SaveState(path, time.Minute) saves every minute and at Close too
+		log.Fatal(err)
+	}
 	n.Close()
 
 	st, err := kademlia.LoadState(path)

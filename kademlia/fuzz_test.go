@@ -126,7 +126,7 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 	tb.Helper()
 	net := simnet.New(simnet.Config{Seed: 1})
 	tb.Cleanup(func() { net.Close() })
-	storage := NewMemoryStorage(StorageConfig{MaxItems: 4096, MaxBytes: 1 << 20})
+	storage := newMemoryStorage(StorageConfig{MaxItems: 4096, MaxBytes: 1 << 20})
 	tb.Cleanup(func() { storage.Close() })
 	nodeAddr := netip.MustParseAddrPort("10.0.0.1:8468")
 	conn, err := net.Listen(nodeAddr)
@@ -151,8 +151,8 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 		tb.Fatal(err)
 	}
 	// What the recorded Python server knew: two contacts and a value.
-	node.rt.tab.seen(Contact{ID: mustID(tb, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.3:2002")})
-	node.rt.tab.seen(Contact{ID: mustID(tb, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("10.0.0.4:2001")})
+	node.rt.tab.addFound(Contact{ID: mustID(tb, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.3:2002")})
+	node.rt.tab.addFound(Contact{ID: mustID(tb, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("10.0.0.4:2001")})
 	if err := storage.Put(mustID(tb, pyKey), dhtValue(tb, "my awesome value"), PutOptions{}); err != nil {
 		tb.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func FuzzLookupReply(f *testing.F) {
 			if _, err := v.Interface(); err != nil {
 				t.Fatalf("value found does not decode: %v", err)
 			}
-			if back, err := ValueFromMsgpack(v.Raw()); err != nil || !back.Equal(v) {
+			if back, err := valueFromMsgpack(v.encoded()); err != nil || !back.Equal(v) {
 				t.Fatalf("value found does not round-trip: %v", err)
 			}
 		}

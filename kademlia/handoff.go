@@ -2,7 +2,6 @@ package kademlia
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
@@ -96,7 +95,7 @@ func (n *Node) handOffItems(ctx context.Context, c Contact, depths *depthSet) (i
 }
 
 // keyLister is implemented by storages that can list their keys without
-// copying their values (MemoryStorage).
+// copying their values (memoryStorage).
 type keyLister interface {
 	// keys returns the keys of the unexpired items keep accepts, in
 	// Iterate's order. keep runs with the storage locked: it must be
@@ -134,27 +133,15 @@ func (n *Node) proves(ctx context.Context, c Contact) bool {
 
 // sendHandOff stores items at c, at most Alpha at a time.
 func (n *Node) sendHandOff(ctx context.Context, c Contact, items []StoredItem) {
-	slots := make(chan struct{}, n.cfg.Alpha)
-	var wg sync.WaitGroup
-	for _, it := range items {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
+	fanOut(ctx, items, n.cfg.Alpha, func(_ int, it StoredItem) {
+		if err := n.callStore(ctx, c, it.Key, it.Value); err != nil {
+			n.metrics.handOffFailed.Add(1)
+			n.log.Debug("kademlia: hand-off store failed", "contact", c, "key", it.Key, "err", err)
 			return
 		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if err := n.callStore(ctx, c, it.Key, it.Value); err != nil {
-				n.metrics.handOffFailed.Add(1)
-				n.log.Debug("kademlia: hand-off store failed", "contact", c, "key", it.Key, "err", err)
-				return
-			}
-			n.metrics.handOffKeys.Add(1)
-			n.metrics.handOffBytes.Add(uint64(storeRequestSize(it.Value)))
-		})
-	}
-	wg.Wait()
+		n.metrics.handOffKeys.Add(1)
+		n.metrics.handOffBytes.Add(uint64(storeRequestSize(it.Value)))
+	})
 }
 
 // storeRequestSize is the size of the datagram of a store request for v:

@@ -33,7 +33,7 @@ func runHandOffFlood(t *testing.T, cfg Config, values int) (f handOffFlood) {
 	synctest.Test(t, func(t *testing.T) {
 		net := simnet.New(simnet.Config{Seed: 5, Latency: time.Millisecond})
 		defer net.Close()
-		st := NewMemoryStorage(StorageConfig{})
+		st := newMemoryStorage(StorageConfig{})
 		defer st.Close()
 		blob := make([]byte, 1000)
 		for i := range values {
@@ -44,7 +44,7 @@ func runHandOffFlood(t *testing.T, cfg Config, values int) (f handOffFlood) {
 		}
 		welcomed := make(chan struct{}, 16)
 		cfg.Storage = st
-		cfg.hooks = &hooks{probeOff: true, onTask: func(what string) {
+		h := &hooks{probeOff: true, onTask: func(what string) {
 			if what == "welcome" {
 				welcomed <- struct{}{}
 			}
@@ -53,7 +53,7 @@ func runHandOffFlood(t *testing.T, cfg Config, values int) (f handOffFlood) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := Serve(conn, cfg)
+		n, err := serve(conn, cfg, h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func floodPeer(t *testing.T, net *simnet.Network, i int, stores, bytes *atomic.I
 		if err != nil || len(args) != 3 {
 			return nil, rpcudp.ErrBadArgs
 		}
-		v, err := ValueFromMsgpack(args[2])
+		v, err := valueFromMsgpack(args[2])
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +155,7 @@ func TestHandOffFloodBounded(t *testing.T) {
 // address it claims (a spoofed one) is handed no key: one ping, not the
 // stores, goes to that address.
 func TestHandOffNeedsProof(t *testing.T) {
-	n := newDHTNode(t, Config{hooks: &hooks{probeOff: true}})
+	n := newDHTNode(t, Config{}, &hooks{probeOff: true})
 	if err := n.storage.Put(RandomID(), dhtValue(t, "v"), PutOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func runFreshIDPings(t *testing.T, s freshIDScenario) (r freshIDResult) {
 		net := simnet.New(simnet.Config{Seed: 18, Latency: time.Millisecond})
 		defer net.Close()
 		self := nearID(rng, ID{}, 0)
-		st := NewMemoryStorage(StorageConfig{})
+		st := newMemoryStorage(StorageConfig{})
 		defer st.Close()
 		for i := range s.keys {
 			if err := st.Put(nearID(rng, self, 24), dhtValue(t, i), PutOptions{}); err != nil {
@@ -86,11 +86,11 @@ func runFreshIDPings(t *testing.T, s freshIDScenario) (r freshIDResult) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := Serve(conn, Config{ID: self, Storage: st, hooks: &hooks{onTask: func(what string) {
+		n, err := serve(conn, Config{ID: self, Storage: st}, &hooks{onTask: func(what string) {
 			if what == "welcome" {
 				welcomed.Add(1)
 			}
-		}}})
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,10 +99,10 @@ func runFreshIDPings(t *testing.T, s freshIDScenario) (r freshIDResult) {
 			// A node of a network of some 20,000 nodes: K contacts at
 			// each depth down to its neighbourhood.
 			for depth := range 10 {
-				for range DefaultK {
+				for range defaultK {
 					id := nearID(rng, self, depth)
 					id[depth/8] ^= 0x80 >> (depth % 8) // first differs from ours at bit depth
-					n.rt.tab.seen(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
+					n.rt.tab.addFound(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
 				}
 			}
 		}

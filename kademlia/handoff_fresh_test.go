@@ -35,7 +35,7 @@ func TestFreshIDsDoNotScanStorage(t *testing.T) {
 		net := simnet.New(simnet.Config{Seed: 18, Latency: time.Millisecond})
 		defer net.Close()
 		self := nearID(rng, ID{}, 0)
-		mem := NewMemoryStorage(StorageConfig{})
+		mem := newMemoryStorage(StorageConfig{})
 		defer mem.Close()
 		for i := range 2000 {
 			if err := mem.Put(nearID(rng, self, 24), dhtValue(t, i), PutOptions{}); err != nil {
@@ -55,10 +55,10 @@ func TestFreshIDsDoNotScanStorage(t *testing.T) {
 		}
 		defer n.Close()
 		for depth := range 10 { // K contacts at each depth down to depth 9
-			for range DefaultK {
+			for range defaultK {
 				id := nearID(rng, self, depth)
 				id[depth/8] ^= 0x80 >> (depth % 8)
-				n.rt.tab.seen(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
+				n.rt.tab.addFound(Contact{ID: id, Addr: simAddr(n.rt.tab.len())})
 			}
 		}
 		var stores atomic.Int64

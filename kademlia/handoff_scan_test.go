@@ -20,7 +20,7 @@ func TestHandOffDepthsSound(t *testing.T) {
 		for i := range 10 + rng.IntN(200) {
 			id := nearID(rng, self, rng.IntN(3)*rng.IntN(30))
 			c := Contact{ID: id, Addr: simAddr(i)}
-			n.rt.tab.seen(c)
+			n.rt.tab.addFound(c)
 			contacts = append(contacts, c)
 		}
 		all := n.rt.tab.contacts()

@@ -41,7 +41,7 @@ func TestHandOffRuleUnchanged(t *testing.T) {
 				id = near(self, 1+rng.IntN(40))
 			}
 			c := Contact{ID: id, Addr: simAddr(i)}
-			n.rt.tab.seen(c)
+			n.rt.tab.addFound(c)
 			contacts = append(contacts, c)
 		}
 		for range 50 {
@@ -77,11 +77,11 @@ func TestHandOffRuleUnchanged(t *testing.T) {
 // wrapper the node cannot look behind) gives cache stores its TTL halved,
 // and keeps the expiry of a key it already holds.
 func TestUserStorageGetsCacheTTL(t *testing.T) {
-	st := &notifyStorage{Storage: NewMemoryStorage(StorageConfig{TTL: time.Hour}), puts: make(chan ID, 1)}
+	st := &notifyStorage{Storage: newMemoryStorage(StorageConfig{TTL: time.Hour}), puts: make(chan ID, 1)}
 	key := ID{}
 	n := offlineNode(t, Config{ID: ID{0x80}, K: 2, Storage: st})
 	for i := range 3 { // three contacts closer to key than us: K+1
-		n.rt.tab.seen(Contact{ID: ID{0x40 >> i}, Addr: simAddr(i)})
+		n.rt.tab.addFound(Contact{ID: ID{0x40 >> i}, Addr: simAddr(i)})
 	}
 	opts, err := n.storeOptions(key)
 	if err != nil || opts.TTL != 15*time.Minute || opts.KeepExpiry {

@@ -21,24 +21,15 @@ const IDLen = 20
 // idBits is the length of an ID in bits.
 const idBits = IDLen * 8
 
-// ErrBadID reports a byte string that is not exactly IDLen bytes long and so
-// cannot be a node id or key digest.
+// ErrBadID: a byte string is not IDLen bytes long.
 var ErrBadID = errors.New("kademlia: node id must be 20 bytes")
 
-// ErrKeyType reports a key whose Go type has no Python counterpart that
-// Digest knows how to hash.
-var ErrKeyType = errors.New("kademlia: unsupported key type")
-
-// ID is a 160-bit node id or key digest. It is read as a big-endian unsigned
-// integer, exactly as Python's kademlia reads Node.long_id
-// (int(id.hex(), 16)), so comparisons of IDs and of XOR distances are
-// byte-wise lexicographic comparisons.
-//
-// The zero ID is a valid id (the all-zero digest), not a "missing" marker.
+// ID is a 160-bit node id or key digest, read as a big-endian integer (as
+// Python's Node.long_id), so comparisons of IDs and XOR distances are
+// byte-wise. The zero ID is a valid id, not a "missing" marker.
 type ID [IDLen]byte
 
-// IDFromBytes converts a 20-byte slice into an ID. Any other length returns
-// an error wrapping ErrBadID.
+// IDFromBytes converts a 20-byte slice into an ID (else ErrBadID).
 func IDFromBytes(b []byte) (ID, error) {
 	var id ID
 	if len(b) != IDLen {
@@ -48,8 +39,7 @@ func IDFromBytes(b []byte) (ID, error) {
 	return id, nil
 }
 
-// ParseID parses the 40-digit hexadecimal form produced by ID.String. Any
-// other input returns an error wrapping ErrBadID.
+// ParseID parses ID.String's 40 hex digits (else ErrBadID).
 func ParseID(s string) (ID, error) {
 	var id ID
 	if len(s) != 2*IDLen {
@@ -61,11 +51,10 @@ func ParseID(s string) (ID, error) {
 	return id, nil
 }
 
-// String returns the id as 40 lower-case hexadecimal digits, the same as
-// Python's id.hex().
+// String returns the id as 40 lower-case hex digits (Python's id.hex()).
 func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
-// Bytes returns a fresh copy of the id's 20 bytes (as sent on the wire).
+// Bytes returns a copy of the id's 20 bytes.
 func (id ID) Bytes() []byte {
 	b := make([]byte, IDLen)
 	copy(b, id[:])
@@ -85,7 +74,7 @@ func (id ID) xor(o ID) ID {
 	return d
 }
 
-// Compare compares the ids as big-endian integers and returns -1, 0 or +1.
+// Compare compares the ids as big-endian integers (-1, 0, +1).
 func (id ID) Compare(o ID) int { return bytes.Compare(id[:], o[:]) }
 
 // less reports whether id < o as big-endian integers.
@@ -122,37 +111,28 @@ func cmpDistance(target, a, b ID) int {
 // distance.
 func closerTo(target, a, b ID) bool { return cmpDistance(target, a, b) < 0 }
 
-// DigestBytes returns the SHA-1 digest of b as an ID.
-func DigestBytes(b []byte) ID { return ID(sha1.Sum(b)) } //nolint:gosec // protocol-mandated
+// digestBytes returns the SHA-1 digest of b as an ID.
+func digestBytes(b []byte) ID { return ID(sha1.Sum(b)) } //nolint:gosec // protocol-mandated
 
 // Digest hashes a DHT key into an ID exactly as Python's
-// kademlia.utils.digest does: bytes are hashed as they are and any other
-// value is hashed as the UTF-8 encoding of str(value). Supported keys:
-//
-//   - []byte: hashed as is.
-//   - string: its bytes (Go strings are UTF-8).
-//   - every Go integer type and *big.Int: the decimal string, as Python's
-//     str(42) == "42" and str(-7) == "-7".
-//   - bool: "True" or "False".
-//   - float64 and float32 (widened to float64, as Python has only double
-//     floats): Python's repr, e.g. "3.25", "1.0", "1e+16", "1e-05", "inf",
-//     "nan".
-//   - ID: returned unchanged (the key is already a digest).
-//
-// Any other type, including nil, returns an error wrapping ErrKeyType.
+// kademlia.utils.digest: SHA-1 of []byte as it is, of any other key's
+// str(key) in UTF-8: string, every integer type and *big.Int ("42"), bool
+// ("True"), float64 and float32 (Python's repr: "3.25", "1.0", "1e+16",
+// "inf"). An ID is returned unchanged (it is a digest already). Any other
+// type, including nil, returns an error wrapping ErrValueType.
 func Digest(key any) (ID, error) {
 	switch k := key.(type) {
 	case ID:
 		return k, nil
 	case []byte:
-		return DigestBytes(k), nil
+		return digestBytes(k), nil
 	case string:
-		return DigestBytes([]byte(k)), nil
+		return digestBytes([]byte(k)), nil
 	case bool:
 		if k {
-			return DigestBytes([]byte("True")), nil
+			return digestBytes([]byte("True")), nil
 		}
-		return DigestBytes([]byte("False")), nil
+		return digestBytes([]byte("False")), nil
 	case int:
 		return digestString(strconv.FormatInt(int64(k), 10)), nil
 	case int8:
@@ -177,7 +157,7 @@ func Digest(key any) (ID, error) {
 		return digestString(strconv.FormatUint(uint64(k), 10)), nil
 	case *big.Int:
 		if k == nil {
-			return ID{}, fmt.Errorf("%w: nil *big.Int", ErrKeyType)
+			return ID{}, fmt.Errorf("%w: key: nil *big.Int", ErrValueType)
 		}
 		return digestString(k.String()), nil
 	case float64:
@@ -185,11 +165,11 @@ func Digest(key any) (ID, error) {
 	case float32:
 		return digestString(pyReprFloat(float64(k))), nil
 	default:
-		return ID{}, fmt.Errorf("%w: %T", ErrKeyType, key)
+		return ID{}, fmt.Errorf("%w: key of type %T", ErrValueType, key)
 	}
 }
 
-func digestString(s string) ID { return DigestBytes([]byte(s)) }
+func digestString(s string) ID { return digestBytes([]byte(s)) }
 
 // pyReprFloat formats f as Python 3's repr(float) / str(float): the shortest
 // decimal digits that round-trip, written in fixed notation with at least one
@@ -225,8 +205,7 @@ func pyReprFloat(f float64) string {
 	return fixed
 }
 
-// RandomID returns an id drawn uniformly from the whole 160-bit space using
-// crypto/rand.
+// RandomID returns a uniformly random id (crypto/rand).
 func RandomID() ID {
 	var id ID
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go >= 1.24).

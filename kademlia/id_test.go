@@ -63,7 +63,7 @@ func TestIDXorDistance(t *testing.T) {
 
 // TestIDLongID ports Python's test_long_id: the id is a big-endian integer.
 func TestIDLongID(t *testing.T) {
-	id := DigestBytes([]byte("12345"))
+	id := digestBytes([]byte("12345"))
 	want, _ := new(big.Int).SetString(id.String(), 16)
 	if idInt(id).Cmp(want) != 0 {
 		t.Fatalf("long id mismatch")
@@ -245,8 +245,8 @@ func TestDigestIDIsIdentity(t *testing.T) {
 	if err != nil || got != id {
 		t.Fatalf("Digest(ID) = %s, %v; want %s", got, err, id)
 	}
-	if DigestBytes([]byte("my key")) != mustDigest(t, "my key") {
-		t.Fatal("DigestBytes and Digest(string) disagree")
+	if digestBytes([]byte("my key")) != mustDigest(t, "my key") {
+		t.Fatal("digestBytes and Digest(string) disagree")
 	}
 }
 
@@ -262,8 +262,8 @@ func mustDigest(t *testing.T, key any) ID {
 func TestDigestRejectsOtherTypes(t *testing.T) {
 	type named string
 	for _, key := range []any{nil, []int{1}, map[string]int{}, struct{}{}, named("x"), (*big.Int)(nil), complex(1, 2), &ID{}} {
-		if _, err := Digest(key); !errors.Is(err, ErrKeyType) {
-			t.Errorf("Digest(%#v) err = %v, want ErrKeyType", key, err)
+		if _, err := Digest(key); !errors.Is(err, ErrValueType) {
+			t.Errorf("Digest(%#v) err = %v, want ErrValueType", key, err)
 		}
 	}
 }
@@ -307,7 +307,7 @@ func TestDigestFloatRepr(t *testing.T) {
 			if got := pyReprFloat(tt.f); got != tt.want {
 				t.Errorf("pyReprFloat(%v) = %q, want %q", tt.f, got, tt.want)
 			}
-			if got, want := mustDigest(t, tt.f), DigestBytes([]byte(tt.want)); got != want {
+			if got, want := mustDigest(t, tt.f), digestBytes([]byte(tt.want)); got != want {
 				t.Errorf("Digest(%v) = %s, want sha1(%q)", tt.f, got, tt.want)
 			}
 		})

@@ -10,45 +10,19 @@ const (
 	defaultIPv6Prefix  = 32
 )
 
-// IPLimits bounds how many contacts from one IP network the routing table
-// holds, so that one operator with many addresses in one network cannot
-// fill it (an eclipse attack), and how many candidates of one network a
-// lookup keeps (PerBucket, among all its candidates), so that they cannot
-// fill the K closest to a key either. The limits follow go-ethereum's
-// table: at most 2 contacts of one network per bucket and 10 in the whole
-// table (replacement caches included).
-//
-// A network is an IPv4 /24 or an IPv6 /32 by default. A /24 is the
-// longest IPv4 prefix routed on the public internet, so the smallest block
-// one operator can announce. In IPv6 the end site's /48 plays that role
-// in routing, but it costs nothing: hosters and tunnel brokers hand out
-// /48s by the dozen from their own /32, and ids are free to choose (Python
-// nodes choose random ones, so ids cannot be tied to addresses as BEP 42
-// does). 20 ids chosen around one key, two in each of ten /48s of one /32,
-// took all K copies of it when the unit was a /48 (issue 18). A /32 is
-// the smallest block a registry allocates to an ISP or hoster: ten /48s
-// of one hoster count as one network. The price is paid by honest IPv6
-// nodes of one provider, held to the limits together as IPv4 nodes of one
-// /24 are (go-ethereum counts IPv6 by /24 bits, coarser still); a network
-// of few providers can set IPv6Prefix to 48, or 56 or 64 where every
-// site is trusted.
-//
-// The zero value means the defaults, with loopback addresses exempt (so
-// that local demos and tests work). Negative PerBucket or PerTable turn
-// that limit off; Exempt lifts both for the addresses it accepts.
+// IPLimits bounds how many contacts of one IP network the routing table
+// holds (an eclipse defence, as go-ethereum's table) and how many
+// candidates of one network a lookup keeps (PerBucket). The zero value
+// means the defaults, with loopback addresses exempt. Why a network is an
+// IPv6 /32 rather than a /48: kademlia/PROTOCOL.md.
 type IPLimits struct {
-	// PerBucket is the most contacts of one network in one bucket and its
-	// replacement cache (default 2; negative: no limit).
-	PerBucket int
-	// PerTable is the most contacts of one network in the whole table
-	// (default 10; negative: no limit).
-	PerTable int
-	// IPv4Prefix and IPv6Prefix are the prefix lengths that define a
-	// network (default 24 and 32).
+	// PerBucket and PerTable are the most contacts of one network in one
+	// bucket (with its replacement cache) and in the table (default 2 and
+	// 10; negative: no limit).
+	PerBucket, PerTable int
+	// IPv4Prefix and IPv6Prefix define a network (default 24 and 32).
 	IPv4Prefix, IPv6Prefix int
-	// Exempt reports addresses the limits do not apply to. nil exempts
-	// loopback addresses only; func(netip.Addr) bool { return true } turns
-	// the limits off (a simulated network, say).
+	// Exempt reports the addresses the limits spare (nil: loopback).
 	Exempt func(netip.Addr) bool
 }
 

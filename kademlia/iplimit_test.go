@@ -62,11 +62,11 @@ func TestIPLimits(t *testing.T) {
 			// Honest contacts, each in a network of its own, split the
 			// table into buckets.
 			for i := range 400 {
-				tab.seen(Contact{ID: RandomID(), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, byte(i >> 8), byte(i), 1}), 1)})
+				tab.addFound(Contact{ID: RandomID(), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, byte(i >> 8), byte(i), 1}), 1)})
 			}
 			honest := tab.len()
 			for i := range 200 {
-				tab.seen(Contact{ID: RandomID(), Addr: tt.addr(i)})
+				tab.addFound(Contact{ID: RandomID(), Addr: tt.addr(i)})
 			}
 			kept, perBucket := 0, map[int]int{}
 			tab.mu.Lock()

@@ -23,7 +23,7 @@ const minSelfLookupWidth = 16
 // selfLookup runs a node lookup of our own id, at least
 // minSelfLookupWidth wide, which fills the table with our neighbours.
 func (n *Node) selfLookup(ctx context.Context) (lookupResult, error) {
-	return n.lookupWidth(ctx, n.id, false, max(n.cfg.K, minSelfLookupWidth))
+	return n.lookupWidth(ctx, n.id, max(n.cfg.K, minSelfLookupWidth))
 }
 
 // rejoinAfter are the delays, after a Bootstrap, of the repeated
@@ -48,7 +48,7 @@ func (n *Node) lookupEach(ctx context.Context, ranges []idRange) {
 		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; done <- struct{}{} }()
-			if _, err := n.lookup(ctx, r.random(), false); err != nil {
+			if _, err := n.lookup(ctx, r.random()); err != nil {
 				n.log.Debug("kademlia: refresh lookup failed", "range", r, "err", err)
 			}
 		}()

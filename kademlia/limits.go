@@ -9,18 +9,17 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp/wire"
 )
 
-// The ranges a Config (and a State file) must keep to: numbers that would
-// make the node reserve absurd amounts of memory, or never time out, are
-// refused with ErrBadConfig instead of crashing the node later.
-const (
-	// MaxK is the largest Config.K (and State.K): a lookup reserves K
-	// entries, a find_node answer carries K contacts.
-	MaxK = 1024
-	// MaxAlpha is the largest Config.Alpha (and State.Alpha).
-	MaxAlpha = 256
-	// NoLimit turns off the budget of the Config fields that say so.
-	NoLimit = -1
+// NoLimit turns off the budget of the Config fields that say so.
+const NoLimit = -1
 
+// The ranges of Config's (and a State file's) numbers, past which they are
+// ErrBadConfig, and the budgets' defaults.
+const (
+	// maxK is the largest Config.K (and State.K): a lookup reserves K
+	// entries, a find_node answer carries K contacts.
+	maxK = 1024
+	// maxAlpha is the largest Config.Alpha (and State.Alpha).
+	maxAlpha        = 256
 	maxB            = IDLen * 8
 	maxMaxFailures  = 1000
 	maxTimeout      = time.Hour
@@ -50,9 +49,9 @@ type rangeCheck struct {
 // checkRanges refuses negative numbers and numbers beyond their range.
 func (cfg Config) checkRanges() error {
 	for _, f := range []rangeCheck{
-		{name: "K", v: int64(cfg.K), max: MaxK},
-		{name: "Alpha", v: int64(cfg.Alpha), max: MaxAlpha},
-		{name: "Quorum", v: int64(cfg.Quorum), max: MaxK},
+		{name: "K", v: int64(cfg.K), max: maxK},
+		{name: "Alpha", v: int64(cfg.Alpha), max: maxAlpha},
+		{name: "Quorum", v: int64(cfg.Quorum), max: maxK},
 		{name: "B", v: int64(cfg.B), max: maxB},
 		{name: "MaxFailures", v: int64(cfg.MaxFailures), max: maxMaxFailures},
 		{name: "RPCTimeout", v: int64(cfg.RPCTimeout), max: int64(maxTimeout), duration: true},

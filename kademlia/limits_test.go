@@ -20,9 +20,9 @@ func TestConfigRanges(t *testing.T) {
 		field string // "" = accepted
 	}{
 		{"zero", Config{}, ""},
-		{"max K", Config{K: MaxK, Alpha: MaxAlpha}, ""},
+		{"max K", Config{K: maxK, Alpha: maxAlpha}, ""},
 		{"huge K", Config{K: 1_000_000_000_000}, "K"},
-		{"K just over", Config{K: MaxK + 1}, "K"},
+		{"K just over", Config{K: maxK + 1}, "K"},
 		{"negative K", Config{K: -1}, "K"},
 		{"huge Alpha", Config{Alpha: 1 << 40}, "Alpha"},
 		{"B over id bits", Config{B: 161}, "B"},
@@ -59,7 +59,7 @@ func TestLoadStateRanges(t *testing.T) {
 	for _, data := range []string{
 		`{"id": "` + id + `", "k": 1000000000000, "alpha": 3, "neighbors": []}`,
 		`{"id": "` + id + `", "k": 20, "alpha": 1000000000000, "neighbors": []}`,
-		`{"id": "` + id + `", "k": 20, "alpha": 3, "neighbors": [` + strings.Repeat(`"10.0.0.1:1",`, MaxK) + `"10.0.0.1:1"]}`,
+		`{"id": "` + id + `", "k": 20, "alpha": 3, "neighbors": [` + strings.Repeat(`"10.0.0.1:1",`, maxK) + `"10.0.0.1:1"]}`,
 		`{"id": "` + id + `", "k": 20, "alpha": 3, "neighbors": []}` + strings.Repeat(" ", maxStateFile),
 	} {
 		path := filepath.Join(t.TempDir(), "state.json")

@@ -32,19 +32,17 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 	}
 	var lookups []LookupStats
 	var mu sync.Mutex
-	q, err := Listen(ctx, "127.0.0.1:0", Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
+	q, err := listen(ctx, "127.0.0.1:0", Config{K: 32, RPCTimeout: 300 * time.Millisecond, OnLookup: func(s LookupStats) {
 		mu.Lock()
 		lookups = append(lookups, s)
 		mu.Unlock()
-	},
-		hooks: &hooks{probeOff: true}, // keep the failure counts where the lookups left them
-	})
+	}}, &hooks{probeOff: true}) // probes off: keep the failure counts where the lookups left them
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
 	for _, h := range honest {
-		q.rt.tab.seen(Contact{ID: h.ID(), Addr: h.Addr()})
+		q.rt.tab.addFound(Contact{ID: h.ID(), Addr: h.Addr()})
 	}
 
 	// Ids near the key, so that the liars and the dead are asked first.
@@ -115,21 +113,21 @@ func TestLookupSurvivesLiarsAndDeadPeers(t *testing.T) {
 		})
 		p.ep.Handle(methodFindNode, h)
 		p.ep.Handle(methodFindValue, h)
-		q.rt.tab.seen(self)
+		q.rt.tab.addFound(self)
 		peers = append(peers, liarPeer{self, l.name, l.wellShape, l.name == "error reply"})
 	}
 	var dead []Contact
 	for range 2 {
 		c := deadNear()
 		dead = append(dead, c)
-		q.rt.tab.seen(c)
+		q.rt.tab.addFound(c)
 	}
 
 	v, found, err := q.Get(ctx, "liar-key")
 	if err != nil || !found || v.String() != "truth" {
 		t.Fatalf("Get = %v, %v, %v; want truth", v, found, err)
 	}
-	res, err := q.lookup(ctx, key, false)
+	res, err := q.lookup(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +185,7 @@ func TestLookupHonoursContext(t *testing.T) {
 	for range 4 {
 		c := Contact{ID: RandomID(), Addr: deadAddr(t)}
 		dead = append(dead, c)
-		q.rt.tab.seen(c)
+		q.rt.tab.addFound(c)
 	}
 	ctx, cancel := context.WithTimeout(dhtCtx(t), 100*time.Millisecond)
 	defer cancel()
@@ -222,7 +220,7 @@ func TestLookupEndsOnClose(t *testing.T) {
 		},
 	})
 	t.Cleanup(func() { close(release) }) // runs before the peer closes
-	q.rt.tab.seen(p.contact())
+	q.rt.tab.addFound(p.contact())
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := q.Get(context.Background(), "k")
@@ -257,7 +255,7 @@ func TestLookupKeepsAlphaInFlight(t *testing.T) {
 				return []any{}, nil
 			},
 		})
-		q.rt.tab.seen(p.contact())
+		q.rt.tab.addFound(p.contact())
 	}
 	slow := newFakePeer(t, xorID(target, 1), map[string]rpcudp.HandlerFunc{
 		methodFindNode: func(context.Context, *rpcudp.Request) (any, error) {
@@ -268,9 +266,9 @@ func TestLookupKeepsAlphaInFlight(t *testing.T) {
 			return []any{}, nil
 		},
 	})
-	q.rt.tab.seen(slow.contact())
+	q.rt.tab.addFound(slow.contact())
 	start := time.Now()
-	res, err := q.lookup(dhtCtx(t), target, false)
+	res, err := q.lookup(dhtCtx(t), target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +308,10 @@ func TestLookupHopsAndCaching(t *testing.T) {
 		methodFindNode:  answer([]any{triple(b.contact())}),
 	})
 	q := newDHTNode(t, Config{})
-	q.rt.tab.seen(a.contact())
+	q.rt.tab.addFound(a.contact())
 	ctx := dhtCtx(t)
 
-	res, err := q.lookup(ctx, key, true)
+	res, err := q.readValue(ctx, key, q.cfg.K, readPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,26 +332,26 @@ func TestLookupHopsAndCaching(t *testing.T) {
 	if id, err := binID(args[1]); err != nil || id != key {
 		t.Errorf("store key %x", []byte(args[1]))
 	}
-	if v, err := ValueFromMsgpack(args[2]); err != nil || v.String() != "found it" {
+	if v, err := valueFromMsgpack(args[2]); err != nil || v.String() != "found it" {
 		t.Errorf("store value %x", []byte(args[2]))
 	}
 
 	// A node that knows only A.
 	q = newDHTNode(t, Config{})
-	q.rt.tab.seen(a.contact())
-	res, err = q.lookup(ctx, c.id, false)
+	q.rt.tab.addFound(a.contact())
+	nres, err := q.lookup(ctx, c.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.stats.Found || res.stats.Hops != 3 || len(res.closest) != 3 || res.closest[0].ID != c.id {
-		t.Errorf("node lookup: closest %v, stats %+v", res.closest, res.stats)
+	if !nres.stats.Found || nres.stats.Hops != 3 || len(nres.closest) != 3 || nres.closest[0].ID != c.id {
+		t.Errorf("node lookup: closest %v, stats %+v", nres.closest, nres.stats)
 	}
 }
 
 func TestMostCommon(t *testing.T) {
-	v := func(s string) queryResult {
+	v := func(s string) foundValue {
 		val, _ := EncodeValue(s)
-		return queryResult{value: val, peer: Contact{Addr: netip.MustParseAddrPort("127.0.0.1:1")}}
+		return foundValue{value: val, peer: Contact{Addr: netip.MustParseAddrPort("127.0.0.1:1")}}
 	}
 	for _, tt := range []struct {
 		in   []string
@@ -364,7 +362,7 @@ func TestMostCommon(t *testing.T) {
 		{[]string{"b", "a"}, "b"}, // ties: the first answered
 		{[]string{"a", "b", "c", "c", "a", "c"}, "c"},
 	} {
-		var in []queryResult
+		var in []foundValue
 		for _, s := range tt.in {
 			in = append(in, v(s))
 		}
@@ -380,7 +378,7 @@ func TestLookupQueryTimeout(t *testing.T) {
 	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 20 * time.Second, QueryTimeout: 200 * time.Millisecond})
 	q := nodes[1]
 	for range 3 {
-		q.rt.tab.seen(Contact{ID: RandomID(), Addr: deadAddr(t)})
+		q.rt.tab.addFound(Contact{ID: RandomID(), Addr: deadAddr(t)})
 	}
 	start := time.Now()
 	if err := q.Set(dhtCtx(t), "key", "value"); err != nil {
@@ -407,9 +405,9 @@ func TestSuspectContacts(t *testing.T) {
 	nodes := dhtNetwork(t, 3, Config{RPCTimeout: 300 * time.Millisecond, MaxFailures: 3})
 	q := nodes[1]
 	dead := Contact{ID: RandomID(), Addr: deadAddr(t)}
-	q.rt.tab.seen(dead)
+	q.rt.tab.addFound(dead)
 	live := Contact{ID: nodes[2].ID(), Addr: nodes[2].Addr()}
-	q.rt.tab.seen(live) // it has answered q (not merely called it)
+	q.rt.tab.addFound(live) // it has answered q (not merely called it)
 
 	// A timed-out RPC makes both suspect (the live one "lost a datagram").
 	for _, c := range []Contact{dead, live} {

@@ -28,17 +28,21 @@ func dhtCtx(t testing.TB) context.Context {
 
 // newDHTNode creates a node listening on 127.0.0.1 (short RPC timeout
 // unless cfg says otherwise), closed with the test.
-func newDHTNode(t testing.TB, cfg Config) *Node {
+func newDHTNode(t testing.TB, cfg Config, h ...testHooks) *Node {
 	t.Helper()
-	return newDHTNodeOn(t, cfg, "127.0.0.1:0")
+	return newDHTNodeOn(t, cfg, "127.0.0.1:0", h...)
 }
 
-func newDHTNodeOn(t testing.TB, cfg Config, addr string) *Node {
+func newDHTNodeOn(t testing.TB, cfg Config, addr string, h ...testHooks) *Node {
 	t.Helper()
 	if cfg.RPCTimeout == 0 {
 		cfg.RPCTimeout = 2 * time.Second
 	}
-	n, err := Listen(context.Background(), addr, cfg)
+	var hk testHooks
+	if len(h) > 0 {
+		hk = h[0]
+	}
+	n, err := listen(context.Background(), addr, cfg, hk)
 	if err != nil {
 		t.Fatalf("Listen(%s): %v", addr, err)
 	}
@@ -106,6 +110,9 @@ func newFakePeer(t testing.TB, id ID, handlers map[string]rpcudp.HandlerFunc) *f
 		defer cancel()
 		ep.Shutdown(ctx)
 	})
+	if err := registerErrors(ep); err != nil { // a Go holder's error codes
+		t.Fatal(err)
+	}
 	p := &fakePeer{ep: ep, id: id}
 	if _, ok := handlers[methodPing]; !ok {
 		ep.Handle(methodPing, rpcudp.HandlerFunc(func(context.Context, *rpcudp.Request) (any, error) {

@@ -16,8 +16,8 @@ import (
 // (testHooks.ticks).
 func (n *Node) maintain(ctx context.Context) {
 	var refreshC, republishC <-chan time.Time
-	if n.cfg.hooks != nil {
-		refreshC, republishC = n.cfg.hooks.ticks()
+	if n.hooks != nil {
+		refreshC, republishC = n.hooks.ticks()
 	}
 	var refreshT, republishT *time.Timer
 	if refreshC == nil {
@@ -87,8 +87,8 @@ func (n *Node) refresh(ctx context.Context) {
 		}
 		n.republish(ctx, items, PutOptions{KeepExpiry: true}, true)
 	}
-	if n.cfg.hooks != nil {
-		n.cfg.hooks.maintained("refresh")
+	if n.hooks != nil {
+		n.hooks.maintained("refresh")
 	}
 }
 
@@ -112,8 +112,8 @@ func (n *Node) republishOriginals(ctx context.Context) {
 		n.log.Warn("kademlia: republish: reading storage failed", "err", err)
 	}
 	n.republish(ctx, items, PutOptions{Original: true}, false)
-	if n.cfg.hooks != nil {
-		n.cfg.hooks.maintained("originals")
+	if n.hooks != nil {
+		n.hooks.maintained("originals")
 	}
 }
 

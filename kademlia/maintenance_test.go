@@ -21,11 +21,11 @@ func newMaintNode(t *testing.T, clock *fakeClock) *maintNode {
 	t.Helper()
 	m := &maintNode{refresh: make(chan time.Time), republish: make(chan time.Time), events: make(chan string, 8)}
 	h := &hooks{tickRefresh: m.refresh, tickRepublish: m.republish, onMaintained: func(kind string) { m.events <- kind }}
-	n, err := Listen(context.Background(), "127.0.0.1:0", Config{Now: clock.Now, RPCTimeout: 2 * time.Second, OnLookup: func(s LookupStats) {
+	n, err := listen(context.Background(), "127.0.0.1:0", Config{Now: clock.Now, RPCTimeout: 2 * time.Second, OnLookup: func(s LookupStats) {
 		m.mu.Lock()
 		m.lookups = append(m.lookups, s)
 		m.mu.Unlock()
-	}, hooks: h})
+	}}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestRefreshAndRepublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := Digest("m")
-	week := DefaultStorageTTL
+	week := defaultStorageTTL
 	wantMeta := func(n *maintNode, stored, expires time.Time, original bool) {
 		t.Helper()
 		m, ok := metaOf(t, n.storage, key)
@@ -132,8 +132,8 @@ func TestMaintenanceLoopTicks(t *testing.T) {
 		default:
 		}
 	}}
-	n, err := Listen(context.Background(), "127.0.0.1:0",
-		Config{RefreshInterval: 5 * time.Millisecond, OriginalRepublishInterval: 7 * time.Millisecond, hooks: h})
+	n, err := listen(context.Background(), "127.0.0.1:0",
+		Config{RefreshInterval: 5 * time.Millisecond, OriginalRepublishInterval: 7 * time.Millisecond}, h)
 	if err != nil {
 		t.Fatal(err)
 	}

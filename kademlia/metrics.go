@@ -8,117 +8,54 @@ import (
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
-// Metrics is a snapshot of what happens inside a node, for operators
-// (Node.Metrics). The package imports no metrics library: examples/node
-// serves a snapshot to Prometheus; counters only grow over a node's life.
+// Metrics is a snapshot of a node's counters, for operators (examples/node
+// serves it to Prometheus); counters only grow.
 type Metrics struct {
-	// RPC is the node's rpcudp endpoint's counters: datagrams in and out,
-	// calls by outcome, requests served, inbound drops by reason.
-	RPC rpcudp.Stats
-	// Buckets is the routing table, bucket by bucket, in id order.
-	Buckets []BucketMetrics
-	// StoredKeys is the number of keys the node's Storage holds;
-	// StoredBytes their size as the Storage counts it against its bound,
-	// or -1 when the Storage cannot tell (it has no Bytes() int64 method).
+	// RPC is the endpoint's counters; StoredKeys and StoredBytes the
+	// Storage's (StoredBytes -1 if it has no Bytes() int64 method).
+	RPC         rpcudp.Stats
 	StoredKeys  int
 	StoredBytes int64
-	// NodeLookups and ValueLookups describe the iterative lookups, by
-	// kind (LookupStats.Kind "node" and "value").
+	// NodeLookups and ValueLookups sum up the lookups of each Kind.
 	NodeLookups, ValueLookups LookupMetrics
-	// HandOff counts the keys handed to newly seen contacts.
-	HandOff HandOffMetrics
-	// Replies counts the answers the per-source reply budget let go or
-	// refused (Config.ReplyBytesPerSecond).
-	Replies ReplyMetrics
-	// Republish counts the hourly republish of held keys and the 24-hour
-	// republish of the node's own keys.
-	Republish RepublishMetrics
-	// Refused counts the store requests this node refused, by reason
-	// (see Config.Validators).
-	Refused RefusedMetrics
+	// HandOff counts newcomers handed keys (Unproved: silent to our ping;
+	// Throttled: budget spent) and the keys stored, failed and Skipped.
+	HandOff struct {
+		Newcomers, Unproved, Throttled uint64
+		Keys, Bytes, Failed, Skipped   uint64
+	}
+	// Replies counts what the reply budget sent and dropped.
+	Replies struct {
+		Sent, SentBytes, Dropped, DroppedBytes uint64
+		Sources                                int
+	}
+	// Republish counts the keys of the hourly and 24-hour republishes.
+	Republish struct{ Keys, Originals, Failed uint64 }
+	// Refused counts the stores refused: by the validator's sentinel, over
+	// the sender's network's quota (a 64th of the storage), or Unproved
+	// (the sender did not answer our ping from its address).
+	Refused struct {
+		BadRecord, BadSignature, Stale, SeqConflict uint64
+		Quota, Unproved                             uint64
+	}
 }
 
-// RefusedMetrics counts store requests refused, by reason: by their
-// value's validator (by the sentinel error of the refusal), by the
-// sender's quota, or for want of the sender's proof.
-type RefusedMetrics struct {
-	// BadRecord: malformed or truncated, or at the wrong key
-	// (ErrBadRecord); BadSignature: ErrBadSignature; Stale: older than
-	// the copy held, or than one held before (ErrStaleRecord);
-	// SeqConflict: a compare-and-swap whose expected seq is behind the
-	// copy held (ErrSeqConflict).
-	BadRecord, BadSignature, Stale, SeqConflict uint64
-	// Quota: over the share of the storage the sender's network may hold
-	// (a 64th of its bounds). Unproved: the sender did not answer our
-	// ping from its address (a spoofed store, most likely): dropped
-	// without an answer.
-	Quota, Unproved uint64
-}
-
-// BucketMetrics is one k-bucket's size.
-type BucketMetrics struct {
-	// Depth is the length of the id prefix the bucket covers (0 for the
-	// whole space).
-	Depth int
-	// Contacts and Replacements count the bucket's contacts and its
-	// replacement cache.
-	Contacts, Replacements int
-}
-
-// LookupMetrics describes the lookups of one kind.
+// LookupMetrics sums up the lookups of one kind (see LookupStats).
 type LookupMetrics struct {
-	// Count counts the lookups; Found those that found what they looked
-	// for (LookupStats.Found); RPCs the requests they sent.
-	Count, Found, RPCs uint64
-	// Invalid and Stale count the copies value lookups were answered
-	// that their validator refused, and the valid but older copies
-	// (LookupStats.Invalid, Stale): both are repaired after a quorum read.
-	Invalid, Stale uint64
-	// Seconds is the distribution of their durations, Hops of their
-	// LookupStats.Hops.
-	Seconds, Hops Histogram
+	// Count, Found, RPCs, Invalid and Stale sum the LookupStats fields;
+	// Seconds and Hops are the distributions of Duration and Hops.
+	Count, Found, RPCs, Invalid, Stale uint64
+	Seconds, Hops                      Histogram
 }
 
-// Histogram is a distribution of observations in fixed buckets, shaped
-// for Prometheus: Counts[i] counts the observations at most Bounds[i] (and
-// more than Bounds[i-1]); the last count, Counts[len(Bounds)], those over
-// every bound. Counts are per bucket, not cumulative.
+// Histogram is a distribution, shaped for Prometheus: Counts[i] counts the
+// observations in (Bounds[i-1], Bounds[i]], the last count those over every
+// bound (per bucket, not cumulative).
 type Histogram struct {
 	Bounds []float64
 	Counts []uint64
 	Count  uint64
 	Sum    float64
-}
-
-// HandOffMetrics counts the hand-off of stored keys to newcomers.
-type HandOffMetrics struct {
-	// Newcomers counts the contacts that had keys to be handed; Unproved
-	// those that did not answer the ping that must come first; Throttled
-	// the newcomers not even considered because the budget was spent.
-	Newcomers, Unproved, Throttled uint64
-	// Keys and Bytes count the stores that succeeded and their datagram
-	// bytes; Failed the stores that failed.
-	Keys, Bytes, Failed uint64
-	// Skipped counts the keys left to the republish: over
-	// Config.HandOffKeys or Config.HandOffBytesPerSecond, or meant for a
-	// newcomer that did not answer.
-	Skipped uint64
-}
-
-// ReplyMetrics counts what the per-source reply budget decided.
-type ReplyMetrics struct {
-	// Sent and SentBytes count the answers let go (and their datagram
-	// bytes); Dropped and DroppedBytes the answers refused.
-	Sent, SentBytes, Dropped, DroppedBytes uint64
-	// Sources is the number of source addresses tracked now.
-	Sources int
-}
-
-// RepublishMetrics counts the keys republished.
-type RepublishMetrics struct {
-	// Keys counts the hourly republish's keys set again, Originals the
-	// 24-hour republish's; Failed the republishes that failed.
-	Keys, Originals, Failed uint64
 }
 
 // nodeMetrics holds a node's counters; its zero value is ready.
@@ -235,33 +172,22 @@ func (n *Node) Metrics() Metrics {
 	if b, ok := n.storage.(interface{ Bytes() int64 }); ok {
 		m.StoredBytes = b.Bytes()
 	}
-	for _, b := range n.Table().Buckets {
-		m.Buckets = append(m.Buckets, BucketMetrics{
-			Depth: b.Lo.commonPrefixLen(b.Hi), Contacts: len(b.Contacts), Replacements: b.Replacements,
-		})
-	}
 	n.metrics.mu.Lock()
 	m.NodeLookups, m.ValueLookups = n.metrics.nodeLook.metrics(), n.metrics.valueLook.metrics()
 	n.metrics.mu.Unlock()
 	nm := &n.metrics
-	m.HandOff = HandOffMetrics{
-		Newcomers: nm.handOffs.Load(), Unproved: nm.handOffUnproved.Load(), Throttled: nm.handOffThrottled.Load(),
-		Keys:  nm.handOffKeys.Load(),
-		Bytes: nm.handOffBytes.Load(), Failed: nm.handOffFailed.Load(), Skipped: nm.handOffSkipped.Load(),
-	}
-	m.Republish = RepublishMetrics{
-		Keys: nm.republishKeys.Load(), Originals: nm.republishOriginals.Load(), Failed: nm.republishFailed.Load(),
-	}
-	m.Refused = RefusedMetrics{
-		BadRecord: nm.refusedBad.Load(), BadSignature: nm.refusedSig.Load(),
-		Stale: nm.refusedStale.Load(), SeqConflict: nm.refusedCAS.Load(),
-		Quota: nm.refusedQuota.Load(), Unproved: nm.refusedUnproved.Load(),
-	}
+	h := &m.HandOff
+	h.Newcomers, h.Unproved, h.Throttled = nm.handOffs.Load(), nm.handOffUnproved.Load(), nm.handOffThrottled.Load()
+	h.Keys, h.Bytes, h.Failed, h.Skipped = nm.handOffKeys.Load(), nm.handOffBytes.Load(), nm.handOffFailed.Load(), nm.handOffSkipped.Load()
+	rp := &m.Republish
+	rp.Keys, rp.Originals, rp.Failed = nm.republishKeys.Load(), nm.republishOriginals.Load(), nm.republishFailed.Load()
+	rf := &m.Refused
+	rf.BadRecord, rf.BadSignature, rf.Stale, rf.SeqConflict = nm.refusedBad.Load(), nm.refusedSig.Load(), nm.refusedStale.Load(), nm.refusedCAS.Load()
+	rf.Quota, rf.Unproved = nm.refusedQuota.Load(), nm.refusedUnproved.Load()
 	if b := n.budget; b != nil {
-		m.Replies = ReplyMetrics{
-			Sent: b.replied.Load(), SentBytes: b.repliedBytes.Load(),
-			Dropped: b.drops.Load(), DroppedBytes: b.droppedBytes.Load(), Sources: b.tracked(),
-		}
+		r := &m.Replies
+		r.Sent, r.SentBytes, r.Dropped, r.DroppedBytes = b.replied.Load(), b.repliedBytes.Load(), b.drops.Load(), b.droppedBytes.Load()
+		r.Sources = b.tracked()
 	}
 	return m
 }

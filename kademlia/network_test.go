@@ -106,7 +106,7 @@ func waitNeighbours(t *testing.T, nodes []*Node, m int, within time.Duration) {
 		for !handsOut(n, want) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%v does not hand out 10 contacts with its %d nearest neighbours after %v (it knows %d)",
-					n.ID(), m, within, n.Table().Len())
+					n.ID(), m, within, n.Table().len())
 			}
 			time.Sleep(50 * time.Millisecond) // polls a table that fills on its own
 		}

@@ -13,11 +13,14 @@ import (
 )
 
 // Node is a Kademlia DHT node speaking the protocol of Python's kademlia
-// 2.2.x over rpcudp. Listen (or Serve) returns one running; join a network
-// with Bootstrap, then Set and Get values. Close stops it. All methods are
-// safe for concurrent use.
+// 2.2.x over rpcudp: Listen (or Serve), Bootstrap, Set and Get; Close stops
+// it. All methods are safe for concurrent use; after Close, those that
+// return an error return ErrNodeClosed. A nil context means
+// context.Background().
 type Node struct {
 	cfg        Config
+	guard      *storeGuard // Config.Validators, the per-key store locks, the seq floors
+	hooks      testHooks   // the package's tests' (nil outside tests)
 	id         ID
 	ep         *rpcudp.Endpoint
 	rt         *routing
@@ -52,10 +55,14 @@ type Node struct {
 	joins    int // Bootstraps so far: a rejoin schedule runs for the last
 }
 
-// Listen opens a UDP socket on addr ("127.0.0.1:0", "[::1]:0",
-// "0.0.0.0:8468", ...) and returns a node serving the DHT on it,
-// configured by cfg. Close stops the node and closes the socket.
+// Listen opens a UDP socket on addr ("127.0.0.1:0", "0.0.0.0:8468", ...)
+// and serves the DHT on it; ctx bounds only the opening.
 func Listen(ctx context.Context, addr string, cfg Config) (*Node, error) {
+	return listen(ctx, addr, cfg, nil)
+}
+
+// listen is Listen with the tests' hooks.
+func listen(ctx context.Context, addr string, cfg Config, h testHooks) (*Node, error) {
 	if _, err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
@@ -64,20 +71,31 @@ func Listen(ctx context.Context, addr string, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kademlia: listen %s: %w", addr, err)
 	}
-	return Serve(conn, cfg)
+	return serve(conn, cfg, h)
 }
 
-// Serve returns a node serving the DHT on conn, which may be any
-// net.PacketConn (a *net.UDPConn, a simnet conn, ...), configured by cfg.
+// Serve serves the DHT on conn, any net.PacketConn (a simnet conn, ...).
 // The node owns conn: Close closes it, and so does Serve if it fails.
 func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
+	return serve(conn, cfg, nil)
+}
+
+// serve is Serve with the tests' hooks.
+func serve(conn net.PacketConn, cfg Config, h testHooks) (*Node, error) {
 	cfg, err := cfg.withDefaults()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	guard, err := newStoreGuard(cfg.Validators)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
 	n := &Node{
 		cfg:       cfg,
+		guard:     guard,
+		hooks:     h,
 		id:        cfg.ID,
 		log:       cfg.Logger,
 		sem:       make(chan struct{}, maxBackground),
@@ -88,7 +106,7 @@ func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
 	n.cfg.OnLookup = n.observeLookups(cfg.OnLookup)
 	n.handOffBudget = newHandOffBudget(cfg)
 	if n.storage == nil {
-		n.storage = NewMemoryStorage(StorageConfig{Now: cfg.Now})
+		n.storage = newMemoryStorage(StorageConfig{Now: cfg.Now})
 		n.ownStorage = true
 	}
 	n.quota = newStoreQuota(n.storage, cfg.Now)
@@ -99,6 +117,10 @@ func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
 		rpcudp.WithRetry(rpcudp.RetryPolicy{Initial: defaultRetryInitial, Max: defaultRetryMax}),
 		rpcudp.WithAntiAmplification(0, n.proveAddr)}, n.budget.options()...)
 	n.ep = rpcudp.New(conn, append(opts, cfg.RPCOptions...)...)
+	if err := registerErrors(n.ep); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.register(); err != nil {
 		n.Close()
 		return nil, err
@@ -114,15 +136,14 @@ func Serve(conn net.PacketConn, cfg Config) (*Node, error) {
 // ID returns the node's id.
 func (n *Node) ID() ID { return n.id }
 
-// Addr returns the address the node's socket is bound to. A node bound to
-// 0.0.0.0 reports that; Stun tells which address a peer sees.
+// Addr returns the address the node's socket is bound to (Stun tells which
+// one a peer sees).
 func (n *Node) Addr() netip.AddrPort { return n.ep.LocalAddr() }
 
 // Table returns a copy of the node's routing table.
 func (n *Node) Table() TableSnapshot { return n.rt.tab.snapshot() }
 
-// Endpoint returns the node's rpcudp endpoint, e.g. to read its Stats or
-// serve extra methods on the node's socket.
+// Endpoint returns the node's rpcudp endpoint (its Stats, extra methods).
 func (n *Node) Endpoint() *rpcudp.Endpoint { return n.ep }
 
 // goLoop runs fn on a goroutine owned by the node until Close; it reports
@@ -161,18 +182,22 @@ func (n *Node) spawn(what string, fn func(ctx context.Context)) bool {
 		defer n.wg.Done()
 		defer func() { <-n.sem }()
 		fn(n.ctx)
-		if n.cfg.hooks != nil {
-			n.cfg.hooks.taskDone(what)
+		if n.hooks != nil {
+			n.hooks.taskDone(what)
 		}
 	}()
 	return true
 }
 
 // opContext derives a context for a user operation that also ends when
-// the node is closed; it fails with ErrNodeClosed on a closed node.
+// the node is closed (a nil ctx means context.Background); it fails with
+// ErrNodeClosed on a closed node.
 func (n *Node) opContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if n.ctx.Err() != nil {
 		return nil, nil, ErrNodeClosed
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(n.ctx, cancel)
@@ -191,9 +216,8 @@ func (n *Node) ctxError(ctx context.Context, err error) error {
 	return err
 }
 
-// Close stops the maintenance loops and background tasks, closes the
-// endpoint (and its socket) and, if the node created its storage, the
-// storage. It waits for every goroutine the node started. Calling it again
+// Close stops every goroutine of the node and waits for them, closes the
+// endpoint, its socket and the storage the node created. Calling it again
 // returns the first call's result.
 func (n *Node) Close() error {
 	n.mu.Lock()
@@ -223,13 +247,11 @@ func (n *Node) Close() error {
 	return err
 }
 
-// Bootstrap joins the network through the given addresses: it pings each
-// of them (concurrently), adds those that answer to the routing table and
-// then runs a node lookup of our own id, which fills the table with our
-// neighbours; in the background it then refreshes every bucket farther
-// than them and repeats the self-lookup a few times within the next
-// minute (join.go). It returns the closest contacts the self-lookup found, or an
-// error if none of the addresses answered. Our own address is skipped.
+// Bootstrap joins the network through addrs: it pings them, adds those
+// that answer to the routing table and looks up its own id, which fills the
+// table with its neighbours (more lookups follow in the background). It
+// returns the closest contacts found, or an error wrapping ErrNoPeers if
+// none of addrs answered.
 func (n *Node) Bootstrap(ctx context.Context, addrs []netip.AddrPort) ([]Contact, error) {
 	ctx, cancel, err := n.opContext(ctx)
 	if err != nil {
@@ -258,34 +280,28 @@ func (n *Node) Bootstrap(ctx context.Context, addrs []netip.AddrPort) ([]Contact
 func (n *Node) pingAll(ctx context.Context, addrs []netip.AddrPort) (alive, sent int, errs []error) {
 	self := n.Addr()
 	seen := make(map[netip.AddrPort]bool, len(addrs))
-	answers := make(chan error, len(addrs))
+	var targets []netip.AddrPort
 	for _, a := range addrs {
 		a = normalizeAddrPort(a)
-		if seen[a] || a == self || !a.IsValid() {
-			continue
+		if !seen[a] && a != self && a.IsValid() {
+			seen[a] = true
+			targets = append(targets, a)
 		}
-		seen[a] = true
-		sent++
-		go func() {
-			_, err := n.pingAddr(ctx, a)
-			answers <- err
-		}()
 	}
-	for range sent {
-		if err := <-answers; err != nil {
+	answers := make([]error, len(targets))
+	fanOut(ctx, targets, 0, func(i int, a netip.AddrPort) { _, answers[i] = n.pingAddr(ctx, a) })
+	for _, err := range answers {
+		if err != nil {
 			errs = append(errs, err)
 		} else {
 			alive++
 		}
 	}
-	return alive, sent, errs
+	return alive, len(targets), errs
 }
 
 // BootstrappableNeighbors returns the addresses of the (up to K) contacts
-// closest to our own id that answered one of our RPCs within the last
-// Config.RevalidateInterval, as Python's bootstrappable_neighbors (which
-// takes any contact): good addresses to Bootstrap from next time
-// (SaveState stores them).
+// closest to this node that answered recently (SaveState keeps them).
 func (n *Node) BootstrappableNeighbors() []netip.AddrPort {
 	cs := n.rt.tab.closestRecent(n.id, n.cfg.K, n.cfg.RevalidateInterval)
 	out := make([]netip.AddrPort, len(cs))
@@ -295,8 +311,7 @@ func (n *Node) BootstrappableNeighbors() []netip.AddrPort {
 	return out
 }
 
-// Stun asks peer which address it sees this node's requests come from
-// (useful behind NAT).
+// Stun asks peer which address it sees this node's requests come from.
 func (n *Node) Stun(ctx context.Context, peer netip.AddrPort) (netip.AddrPort, error) {
 	ctx, cancel, err := n.opContext(ctx)
 	if err != nil {

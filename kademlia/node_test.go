@@ -141,17 +141,17 @@ func TestSetRejectsBadTypesBeforeSending(t *testing.T) {
 		{"k", complex(1, 2), ErrValueType},
 		{"k", Value{}, ErrValueType},
 		{"k", string([]byte{0xff}), ErrValueType},
-		{struct{}{}, "v", ErrKeyType},
-		{nil, "v", ErrKeyType},
+		{struct{}{}, "v", ErrValueType},
+		{nil, "v", ErrValueType},
 	} {
 		t.Run(fmt.Sprintf("%T/%T", tt.key, tt.value), func(t *testing.T) {
 			before := n.Endpoint().Stats().DatagramsOut
 			if err := n.Set(ctx, tt.key, tt.value); !errors.Is(err, tt.want) {
 				t.Fatalf("Set = %v, want %v", err, tt.want)
 			}
-			if tt.want == ErrValueType {
-				if err := n.SetDigest(ctx, RandomID(), tt.value); !errors.Is(err, tt.want) {
-					t.Fatalf("SetDigest = %v, want %v", err, tt.want)
+			if tt.key == "k" { // a bad value (not key): under a digest too
+				if err := n.Set(ctx, RandomID(), tt.value); !errors.Is(err, tt.want) {
+					t.Fatalf("Set(ID) = %v, want %v", err, tt.want)
 				}
 			}
 			if after := n.Endpoint().Stats().DatagramsOut; after != before {
@@ -209,7 +209,7 @@ func TestSetGetFailures(t *testing.T) {
 	t.Run("all peers dead", func(t *testing.T) {
 		n := newDHTNode(t, Config{RPCTimeout: 200 * time.Millisecond})
 		for range 5 {
-			n.rt.tab.seen(Contact{ID: RandomID(), Addr: deadAddr(t)})
+			n.rt.tab.addFound(Contact{ID: RandomID(), Addr: deadAddr(t)})
 		}
 		if err := n.Set(ctx, "k", "v"); !errors.Is(err, ErrNoPeers) {
 			t.Errorf("Set = %v", err)
@@ -228,14 +228,14 @@ func TestSetGetFailures(t *testing.T) {
 				methodFindNode: answer([]any{}),
 				methodStore:    func(context.Context, *rpcudp.Request) (any, error) { return nil, ErrStorageFull },
 			})
-			n.rt.tab.seen(p.contact())
+			n.rt.tab.addFound(p.contact())
 		}
 		if err := n.Set(ctx, "k", "v"); !errors.Is(err, ErrStoreFailed) {
 			t.Errorf("Set = %v", err)
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		n := newDHTNode(t, Config{Storage: NewMemoryStorage(StorageConfig{})})
+		n := newDHTNode(t, Config{Storage: newMemoryStorage(StorageConfig{})})
 		n.Close()
 		if err := n.Set(ctx, "k", "v"); !errors.Is(err, ErrNodeClosed) {
 			t.Errorf("Set = %v", err)
@@ -311,7 +311,7 @@ func TestKeyHandOffToNewNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := Digest("handed-off")
-	st := &notifyStorage{Storage: NewMemoryStorage(StorageConfig{}), puts: make(chan ID, 16)}
+	st := &notifyStorage{Storage: newMemoryStorage(StorageConfig{}), puts: make(chan ID, 16)}
 	defer st.Close()
 	c := newDHTNode(t, Config{ID: xorID(key, 1), Storage: st})
 	if _, err := c.Bootstrap(ctx, []netip.AddrPort{nodes[0].Addr()}); err != nil {
@@ -348,7 +348,7 @@ func TestShouldHandOff(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := offlineNode(t, Config{ID: tt.self, K: 2})
 			for i, id := range tt.table {
-				n.rt.tab.seen(Contact{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i+1))})
+				n.rt.tab.addFound(Contact{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i+1))})
 			}
 			if got := n.shouldHandOff(Contact{ID: tt.newcomer}, key); got != tt.want {
 				t.Errorf("shouldHandOff = %v, want %v", got, tt.want)
@@ -364,15 +364,15 @@ func TestDeadHeadIsReplaced(t *testing.T) {
 	self := ID{0x01} // contacts starting 0b10000 share a bucket that cannot split
 	base := ID{0x80}
 	tasks := make(chan string, 16)
-	n, err := Listen(dhtCtx(t), "127.0.0.1:0", Config{ID: self, K: k, RPCTimeout: 200 * time.Millisecond,
-		hooks: &hooks{onTask: func(what string) { tasks <- what }}})
+	n, err := listen(dhtCtx(t), "127.0.0.1:0", Config{ID: self, K: k, RPCTimeout: 200 * time.Millisecond},
+		&hooks{onTask: func(what string) { tasks <- what }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
 	dead := []Contact{{ID: xorID(base, 1), Addr: deadAddr(t)}, {ID: xorID(base, 2), Addr: deadAddr(t)}}
 	for _, c := range dead {
-		n.rt.tab.seen(c)
+		n.rt.tab.addFound(c)
 	}
 	p := newFakePeer(t, xorID(base, 3), nil)
 	if _, err := p.ep.Call(dhtCtx(t), n.Addr(), methodPing, p.id[:]); err != nil {
@@ -410,7 +410,7 @@ func TestNodeLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("given storage", func(t *testing.T) {
-		st := NewMemoryStorage(StorageConfig{})
+		st := newMemoryStorage(StorageConfig{})
 		n := newDHTNode(t, Config{Storage: st})
 		if !n.Addr().IsValid() || n.Endpoint() == nil {
 			t.Error("no address or endpoint on a running node")
@@ -444,7 +444,7 @@ func TestConfigDefaults(t *testing.T) {
 	if n.ID().IsZero() {
 		t.Error("zero id")
 	}
-	if _, ok := n.storage.(*MemoryStorage); !ok {
+	if _, ok := n.storage.(*memoryStorage); !ok {
 		t.Errorf("default storage %T", n.storage)
 	}
 	for _, bad := range []Config{{K: -1}, {Alpha: -1}, {B: -1}, {MaxFailures: -1}, {RPCTimeout: -1}, {RefreshInterval: -1}, {OriginalRepublishInterval: -1}} {

@@ -17,7 +17,7 @@ type heapEntry struct {
 // query state. A lookup uses it from one goroutine; it has no lock.
 //
 // Pushed contacts are remembered (unique by id, ordered by XOR distance
-// to the target), at most heapMemory times maxSize (at least DefaultK) of
+// to the target), at most heapMemory times maxSize (at least defaultK) of
 // them that have not been queried (the farthest are forgotten), but all
 // views (uncontacted, allAnswered) see only the
 // maxSize closest that are not marked slow: as in Python, removing or
@@ -44,10 +44,10 @@ type nodeHeap struct {
 const heapMemory = 4
 
 // newNodeHeap returns an empty heap for a lookup of target that keeps the
-// maxSize closest contacts (DefaultK if maxSize <= 0).
+// maxSize closest contacts (defaultK if maxSize <= 0).
 func newNodeHeap(target ID, maxSize int) *nodeHeap {
 	if maxSize <= 0 {
-		maxSize = DefaultK
+		maxSize = defaultK
 	}
 	return &nodeHeap{target: target, maxSize: maxSize, failed: make(map[ID]struct{})}
 }
@@ -96,10 +96,10 @@ func (h *nodeHeap) push(cs ...Contact) int {
 }
 
 // forget drops the farthest unqueried entries beyond heapMemory times
-// the view (or times DefaultK, for a narrow view: a K=3 lookup that
+// the view (or times defaultK, for a narrow view: a K=3 lookup that
 // remembered only 12 would lose the candidates it needs).
 func (h *nodeHeap) forget() {
-	limit := heapMemory * max(h.maxSize, DefaultK)
+	limit := heapMemory * max(h.maxSize, defaultK)
 	unqueried := 0
 	for _, e := range h.entries {
 		if !e.queried {

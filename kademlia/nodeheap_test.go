@@ -36,7 +36,7 @@ func TestHeapMaxSize(t *testing.T) {
 		{3, 10, 3},
 		{3, 2, 2},
 		{5, 0, 0},
-		{0, 30, DefaultK},
+		{0, 30, defaultK},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("max%d/push%d", tt.maxSize, tt.pushed), func(t *testing.T) {
@@ -230,11 +230,11 @@ func TestHeapAnsweredBeyondView(t *testing.T) {
 }
 
 // TestHeapForgetsFarthest: a heap remembers at most heapMemory times its
-// view (at least DefaultK) of unqueried candidates, the closest; queried
+// view (at least defaultK) of unqueried candidates, the closest; queried
 // ones are kept.
 func TestHeapForgetsFarthest(t *testing.T) {
 	h := newNodeHeap(idFromUint64(0), 3)
-	limit := heapMemory * DefaultK
+	limit := heapMemory * defaultK
 	cs := heapContacts(2*limit + 50)
 	h.push(cs[limit+20 : 2*limit+20]...)
 	far := cs[2*limit+19]

@@ -19,7 +19,7 @@ func TestLookupCutsSlowQueries(t *testing.T) {
 		cl := newSimCluster(t, 6)
 		defer cl.close()
 		target := cl.randomID()
-		dead := make([]Contact, DefaultK)
+		dead := make([]Contact, defaultK)
 		for i := range dead {
 			addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{45, 1, byte(i), 1}), 4000) // nobody listens
 			dead[i] = Contact{ID: xorID(target, 0, 0, 0, byte(i+1)), Addr: addr}
@@ -35,7 +35,7 @@ func TestLookupCutsSlowQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		res, err := q.lookup(ctx, target, false)
+		res, err := q.lookup(ctx, target)
 		took := time.Since(start)
 		if err != nil {
 			t.Fatal(err)

@@ -94,7 +94,7 @@ func TestLargeAnswersWaitForProof(t *testing.T) {
 				n := simNode(t, net, simAddr(0))
 				defer n.Close()
 				for i := range 20 { // contacts to answer find_node with
-					n.rt.answered(Contact{ID: RandomID(), Addr: simAddr(100 + i)})
+					n.rt.addFound(Contact{ID: RandomID(), Addr: simAddr(100 + i)})
 				}
 				key := RandomID()
 				if err := n.storage.Put(key, dhtValue(t, big), PutOptions{}); err != nil {

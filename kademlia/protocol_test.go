@@ -39,8 +39,8 @@ func mustID(t testing.TB, s string) ID {
 func pyServerNode(t *testing.T) *Node {
 	t.Helper()
 	n := newDHTNode(t, Config{ID: mustID(t, pyServerID)})
-	n.rt.tab.seen(Contact{ID: mustID(t, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.2:2002")})
-	n.rt.tab.seen(Contact{ID: mustID(t, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("127.0.0.1:2001")})
+	n.rt.tab.addFound(Contact{ID: mustID(t, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.2:2002")})
+	n.rt.tab.addFound(Contact{ID: mustID(t, "cf2119ebd3a98319a1d84cacd1cf386c06aa1739"), Addr: netip.MustParseAddrPort("127.0.0.1:2001")})
 	return n
 }
 
@@ -58,7 +58,7 @@ func stunReply(msgid []byte, from netip.AddrPort) []byte {
 func TestPythonRequests(t *testing.T) {
 	vecs := loadVectors(t)
 	n := newDHTNode(t, Config{ID: mustID(t, pyServerID)})
-	n.rt.tab.seen(Contact{ID: mustID(t, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.2:2002")})
+	n.rt.tab.addFound(Contact{ID: mustID(t, "f18134d935dba78b3dbab167aed058b85cfa3c3c"), Addr: netip.MustParseAddrPort("10.0.0.2:2002")})
 	key := unhex(t, pyKey)
 	tests := []struct {
 		name  string
@@ -102,8 +102,8 @@ func TestPythonRequests(t *testing.T) {
 			// The value is stored exactly as Python packed it.
 			raw := req[bytes.Index(req, key)+len(key):]
 			v, ok, err := n.storage.Get(ID(key))
-			if err != nil || !ok || !bytes.Equal(v.Raw(), raw) {
-				t.Errorf("stored %x (%v, %v), want %x", v.Raw(), ok, err, raw)
+			if err != nil || !ok || !bytes.Equal(v.encoded(), raw) {
+				t.Errorf("stored %x (%v, %v), want %x", v.encoded(), ok, err, raw)
 			}
 		}})
 	}
@@ -297,7 +297,7 @@ func TestHandlersRejectBadArgs(t *testing.T) {
 // TestStoreRespectsStorageBounds: a store beyond the storage's bounds is
 // refused with an error.
 func TestStoreRespectsStorageBounds(t *testing.T) {
-	n := newDHTNode(t, Config{Storage: NewMemoryStorage(StorageConfig{MaxItems: 1})})
+	n := newDHTNode(t, Config{Storage: newMemoryStorage(StorageConfig{MaxItems: 1})})
 	client, err := rpcudp.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +331,7 @@ func TestFindNodeMatchesBruteForce(t *testing.T) {
 	}
 	for i := range 400 {
 		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), uint16(1000+i))
-		n.rt.tab.seen(Contact{ID: randID(), Addr: addr})
+		n.rt.tab.addFound(Contact{ID: randID(), Addr: addr})
 	}
 	client, err := rpcudp.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
@@ -375,7 +375,7 @@ func TestFindNodeMatchesBruteForce(t *testing.T) {
 // contact closer than the node beyond K-1.
 func TestCacheStoreTTL(t *testing.T) {
 	const k = 4
-	week := DefaultStorageTTL
+	week := defaultStorageTTL
 	key := RandomID()
 	tests := []struct {
 		closer int
@@ -395,7 +395,7 @@ func TestCacheStoreTTL(t *testing.T) {
 			for i := range tt.closer {
 				id := xorID(key, byte(i/8+1))
 				id[0] ^= byte(i%8) << 3
-				n.rt.tab.seen(Contact{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.1.1.1"), uint16(1000+i))})
+				n.rt.tab.addFound(Contact{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.1.1.1"), uint16(1000+i))})
 			}
 			if got := n.closerThanUs(key, 100); got != tt.closer {
 				t.Fatalf("table keeps %d closer contacts, want %d", got, tt.closer)

@@ -34,7 +34,7 @@ func newPyHolder(t *testing.T, id ID, v Value, stores chan<- ID) *pyHolder {
 			if err != nil || len(args) != 3 {
 				return nil, rpcudp.ErrBadArgs
 			}
-			v, err := ValueFromMsgpack(args[2])
+			v, err := valueFromMsgpack(args[2])
 			if err != nil {
 				return nil, err
 			}
@@ -69,7 +69,7 @@ func TestQuorumReadRepairsStale(t *testing.T) {
 	for i, v := range planted {
 		h := newPyHolder(t, xorID(ID{}, byte(i+1)), v, stores)
 		holders = append(holders, h)
-		reader.rt.answered(h.contact())
+		reader.rt.addFound(h.contact())
 	}
 	got, found, err := reader.GetRecord(ctx, r2.PublicKey, r2.Salt, GetOptions{Quorum: len(planted)})
 	if err != nil || !found || got.Seq != 2 || string(got.Value) != "new" {
@@ -156,9 +156,9 @@ func TestQuorumGetPlain(t *testing.T) {
 	}
 	n := newDHTNode(t, Config{})
 	for _, p := range peers {
-		n.rt.answered(p.contact())
+		n.rt.addFound(p.contact())
 	}
-	v, found, err := n.GetWith(ctx, "k", GetOptions{Quorum: 3})
+	v, found, err := n.Get(ctx, "k", GetOptions{Quorum: 3})
 	if err != nil || !found || v.String() != "majority" {
 		t.Errorf("Get with a quorum = %v, %v, %v; want the majority", v, found, err)
 	}
@@ -194,10 +194,10 @@ func TestQuorumLiarsOnThePath(t *testing.T) {
 		},
 	})
 	reader := newDHTNode(t, Config{})
-	reader.rt.answered(relay.contact())
+	reader.rt.addFound(relay.contact())
 	for i := range 3 {
 		liar := newPyHolder(t, xorID(key, 0x20, 0, 0, byte(i)), encoded(t, r1), stores)
-		reader.rt.answered(liar.contact())
+		reader.rt.addFound(liar.contact())
 	}
 	got, found, err := reader.GetRecord(ctx, r2.PublicKey, nil, GetOptions{})
 	if err != nil || !found || got.Seq != 2 {
@@ -236,12 +236,12 @@ func TestQuorumRefusalMustBeBacked(t *testing.T) {
 				},
 			})
 			alone := newDHTNode(t, Config{})
-			alone.rt.answered(liar.contact())
+			alone.rt.addFound(liar.contact())
 			if _, err := alone.PutRecord(ctx, priv, salt, []byte("two"), tc.opts); !errors.Is(err, ErrStoreFailed) ||
 				errors.Is(err, tc.claim) {
 				t.Errorf("PutRecord with the liar alone: %v, want ErrStoreFailed, not %v", err, tc.claim)
 			}
-			nodes[1].rt.answered(liar.contact())
+			nodes[1].rt.addFound(liar.contact())
 			r, err := nodes[1].PutRecord(ctx, priv, salt, []byte("two"), tc.opts)
 			if err != nil {
 				t.Fatalf("PutRecord refused by a liar alone: %v", err)
@@ -278,7 +278,7 @@ func TestQuorumPutRecordReadMissed(t *testing.T) {
 			if err != nil || len(args) != 3 {
 				return nil, rpcudp.ErrBadArgs
 			}
-			v, err := ValueFromMsgpack(args[2])
+			v, err := valueFromMsgpack(args[2])
 			if err != nil {
 				return nil, err
 			}
@@ -288,7 +288,7 @@ func TestQuorumPutRecordReadMissed(t *testing.T) {
 			return true, nil
 		},
 	})
-	nodes[1].rt.answered(holder.contact())
+	nodes[1].rt.addFound(holder.contact())
 	r, err := nodes[1].PutRecord(ctx, priv, salt, []byte("six"), PutRecordOptions{})
 	if err != nil || r.Seq != newest.Seq+1 {
 		t.Fatalf("PutRecord = seq %d, %v; want seq %d", r.Seq, err, newest.Seq+1)

@@ -82,7 +82,7 @@ type quotaUse struct {
 
 // newStoreQuota returns the quota for st: quotaShare-th of its bounds,
 // at least one largest value. A Storage that does not tell its bounds
-// (MemoryStorage does; boltstore and the user's do not) is taken to have
+// (memoryStorage does; boltstore and the user's do not) is taken to have
 // the defaults: 1<<20 items and 256 MiB, so 16,384 items and 4 MiB.
 func newStoreQuota(st Storage, now func() time.Time) *storeQuota {
 	items, bytes := defaultStorageMaxItems, int64(defaultStorageMaxBytes)

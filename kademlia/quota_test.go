@@ -13,7 +13,7 @@ import (
 // records stay within the storage's MaxItems.
 func TestStoreQuotaAccounting(t *testing.T) {
 	clock := newFakeClock()
-	st := NewMemoryStorage(StorageConfig{MaxItems: 64 * 3, MaxBytes: 64 * 40000, Now: clock.Now})
+	st := newMemoryStorage(StorageConfig{MaxItems: 64 * 3, MaxBytes: 64 * 40000, Now: clock.Now})
 	q := newStoreQuota(st, clock.Now)
 	a := sourceOf(netip.MustParseAddrPort("10.1.2.3:1000"))
 	b := sourceOf(netip.MustParseAddrPort("10.1.3.3:1000"))

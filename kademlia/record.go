@@ -17,9 +17,8 @@ import (
 // key SHA-1(public key || salt). Their exact layout is in PROTOCOL.md
 // ("Signed records"); recordValidator (validator.go) checks them.
 
-// RecordNamespace is the envelope namespace of signed records: the
-// validator registered by default under it checks every record a node is
-// asked to store or a lookup returns.
+// RecordNamespace is the envelope namespace of signed records, validated
+// by default.
 const RecordNamespace = "ed25519"
 
 // MaxSaltSize is the largest Record.Salt, in bytes (as BEP 44).
@@ -33,10 +32,13 @@ const (
 	binHeaderMax   = 3 // a bin 16 header: every value that fits a store
 )
 
-// MaxRecordValueSize is the largest Record.Value that fits a store with a
-// salt of MaxSaltSize bytes and a compare-and-swap (every byte of salt
-// less leaves one more for the value).
-const MaxRecordValueSize = MaxValueSize - binHeaderMax - recordEnvelope - recordFixed - recordCASSize - MaxSaltSize
+// MaxRecordValueSize (7946) is the largest Record.Value that fits a store
+// with a salt of MaxSaltSize bytes and a compare-and-swap (every byte of
+// salt less leaves one more for the value).
+const MaxRecordValueSize = 7946
+
+// The number MaxRecordValueSize shows is the sum of the layout's parts.
+const _ = -uint(MaxRecordValueSize ^ (MaxValueSize - binHeaderMax - recordEnvelope - recordFixed - recordCASSize - MaxSaltSize))
 
 // recordDomain prefixes every signed message (domain separation: a record
 // signature cannot be replayed as a signature over anything else).
@@ -49,17 +51,14 @@ const recordFlagCAS = 1
 // Errors about records (wrapped with detail; test with errors.Is). A Go
 // writer gets them back from the Go holders that refuse its store.
 var (
-	// ErrBadRecord: a record is malformed or truncated, or is not at its
-	// key (SHA-1 of its public key and salt); or a value of another kind
-	// was sent to a key that holds a validated value.
+	// ErrBadRecord: a record is malformed or not at its key, or a value
+	// of another kind would replace a validated one.
 	ErrBadRecord = errors.New("kademlia: bad record")
 	// ErrBadSignature: a record's signature does not verify.
 	ErrBadSignature = errors.New("kademlia: bad record signature")
-	// ErrStaleRecord: the holder keeps a newer record (a higher seq), or
-	// stored one that has expired since (a replay of an older record).
+	// ErrStaleRecord: the holder keeps (or kept) a newer record.
 	ErrStaleRecord = errors.New("kademlia: stale record")
-	// ErrSeqConflict: a compare-and-swap failed: the holder's record is
-	// newer than the seq the put expected to replace.
+	// ErrSeqConflict: a holder's record is newer than ExpectSeq.
 	ErrSeqConflict = errors.New("kademlia: record seq conflict")
 )
 
@@ -67,16 +66,13 @@ var (
 // a key pair and salt replaces older ones at every Go node, and nobody
 // without the private key can make one.
 type Record struct {
-	// PublicKey is the writer's ed25519 public key (32 bytes).
-	PublicKey ed25519.PublicKey
-	// Salt (0 to MaxSaltSize bytes) tells apart the records of one key.
-	Salt []byte
-	// Seq orders the records of one key and salt: higher replaces lower.
-	Seq uint64
-	// Value is the application's bytes.
-	Value []byte
-	// Signature is the ed25519 signature of the salt, seq and value.
-	Signature []byte
+	// PublicKey is the writer's; Salt (0 to MaxSaltSize bytes) tells
+	// apart its records; Seq orders those of one salt (higher wins);
+	// Signature signs salt, seq and Value.
+	PublicKey        ed25519.PublicKey
+	Salt             []byte
+	Seq              uint64
+	Value, Signature []byte
 }
 
 // RecordKey returns the key digest under which the record of pub and salt
@@ -88,10 +84,8 @@ func RecordKey(pub ed25519.PublicKey, salt []byte) ID {
 	return ID(h.Sum(nil))
 }
 
-// NewRecord returns the record of value under salt with sequence number
-// seq, signed with priv. A salt over MaxSaltSize bytes is an error wrapping
-// ErrBadRecord; a value too large for a store one wrapping
-// rpcudp.ErrMessageTooLarge.
+// NewRecord signs value under salt with seq and priv (a salt over
+// MaxSaltSize is ErrBadRecord, a value too large rpcudp.ErrMessageTooLarge).
 func NewRecord(priv ed25519.PrivateKey, salt []byte, seq uint64, value []byte) (Record, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		return Record{}, fmt.Errorf("%w: private key of %d bytes, want %d", ErrBadRecord, len(priv), ed25519.PrivateKeySize)
@@ -156,8 +150,7 @@ func (r Record) signedMessage() []byte {
 	return append(b, r.Value...)
 }
 
-// Encode returns the record as the value stored in the DHT: one msgpack
-// bin holding the envelope of namespace RecordNamespace (PROTOCOL.md).
+// Encode returns the record as the value stored in the DHT.
 func (r Record) Encode() (Value, error) {
 	if err := r.checkSizes(); err != nil {
 		return Value{}, err
@@ -184,10 +177,8 @@ func (r Record) appendBody(b []byte, cas *uint64) []byte {
 	return append(b, r.Value...)
 }
 
-// DecodeRecord parses a record value and verifies its signature. It does
-// not check the key it was found under (a node's validator does): compare
-// Key with the key you asked for. Malformed input is an error wrapping
-// ErrBadRecord, a forged signature one wrapping ErrBadSignature.
+// DecodeRecord parses a record value and verifies its signature
+// (ErrBadRecord, ErrBadSignature); compare its Key with the key asked for.
 func DecodeRecord(v Value) (Record, error) {
 	ns, body, ok := v.Envelope()
 	if !ok || ns != RecordNamespace {

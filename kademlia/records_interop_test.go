@@ -152,7 +152,7 @@ func (p *pyRecordNode) stored(key ID) ([]byte, [][]byte) {
 func (p *pyRecordNode) put(key ID, v Value) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.values[key] = v.Raw()
+	p.values[key] = v.encoded()
 }
 
 // TestRecordsInteropPythonHolder: a Go writer's signed record, stored at
@@ -179,8 +179,8 @@ func TestRecordsInteropPythonHolder(t *testing.T) {
 	}
 	want, _ := r.Encode()
 	held, sent := py.stored(key)
-	if len(sent) != 2 || !bytes.Equal(sent[1], want.Raw()) || !bytes.Equal(held, want.Raw()) {
-		t.Fatalf("the Python node was sent %x and holds %x; want %x", sent, held, want.Raw())
+	if len(sent) != 2 || !bytes.Equal(sent[1], want.encoded()) || !bytes.Equal(held, want.encoded()) {
+		t.Fatalf("the Python node was sent %x and holds %x; want %x", sent, held, want.encoded())
 	}
 	writer.Close()
 
@@ -249,13 +249,13 @@ func TestRecordsInteropRepairsPython(t *testing.T) {
 	}
 	// The repair runs in the background: wait for the Python node's copy.
 	for {
-		if held, _ := py.stored(key); bytes.Equal(held, want.Raw()) {
+		if held, _ := py.stored(key); bytes.Equal(held, want.encoded()) {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			held, _ := py.stored(key)
-			t.Fatalf("the Python node still holds %x, want the newest %x", held, want.Raw())
+			t.Fatalf("the Python node still holds %x, want the newest %x", held, want.encoded())
 		case <-py.puts:
 		}
 	}

@@ -196,7 +196,7 @@ func readValueMap(b []byte) (Value, []byte, error) {
 		if string(k) != "value" {
 			continue
 		}
-		if v, err = ValueFromMsgpack(raw); err != nil {
+		if v, err = valueFromMsgpack(raw); err != nil {
 			return Value{}, nil, malformed("find_value: %v", err)
 		}
 		found = true

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/rpcudp"
@@ -125,21 +124,7 @@ func (r *routing) revalidate(ctx context.Context) {
 // pingEach pings the contacts, revalidateParallel at a time, and records
 // the outcomes.
 func (r *routing) pingEach(ctx context.Context, cs []Contact) {
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, revalidateParallel)
-	for _, c := range cs {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			r.check(ctx, c)
-		})
-	}
-	wg.Wait()
+	fanOut(ctx, cs, revalidateParallel, func(_ int, c Contact) { r.check(ctx, c) })
 }
 
 // check pings c and records the outcome: an answer with c's id verifies
@@ -214,7 +199,7 @@ func (r *routing) checkMove(known, moved Contact) {
 func (r *routing) settleMove(ctx context.Context, known, moved Contact) {
 	id, err := r.ping(ctx, known.Addr)
 	if err == nil && id == known.ID {
-		r.answered(known)
+		r.addFound(known)
 		return
 	}
 	if err == nil {
@@ -230,7 +215,7 @@ func (r *routing) settleMove(ctx context.Context, known, moved Contact) {
 	if r.tab.move(moved) {
 		r.log.Debug("kademlia: contact moved", "from", known, "to", moved.Addr)
 	} else {
-		r.answered(moved) // it had left meanwhile
+		r.addFound(moved) // it had left meanwhile
 	}
 }
 

@@ -82,29 +82,29 @@ func TestCLIClientsDoNotSlowTheNode(t *testing.T) {
 // until it answers one of our RPCs; the node pings it at once.
 func TestInboundContactsHandedOutOnlyOnceVerified(t *testing.T) {
 	clock := newFakeClock()
-	n := offlineNode(t, Config{Now: clock.Now, hooks: &hooks{probeOff: true}})
+	n := offlineNode(t, Config{Now: clock.Now}, &hooks{probeOff: true})
 	c := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.1:1")}
 	handed := func() bool { return len(n.rt.tab.closestAnswering(c.ID, 20, nil)) == 1 }
-	n.rt.seen(c) // a request from c
+	n.rt.addInbound(c) // a request from c
 	if handed() {
 		t.Fatal("a contact that only called us is handed out")
 	}
 	if _, ok := n.rt.tab.contains(c.ID); !ok {
 		t.Fatal("unverified contact not kept")
 	}
-	n.rt.answered(c)
-	n.rt.answered(c) // a flurry of answers counts once
+	n.rt.addFound(c)
+	n.rt.addFound(c) // a flurry of answers counts once
 	if handed() {
 		t.Fatal("a contact that called us is handed out after answering once")
 	}
 	clock.Advance(verifyGrace)
-	n.rt.answered(c)
+	n.rt.addFound(c)
 	if !handed() {
 		t.Fatal("a contact that answered verifyGrace after it arrived is not handed out")
 	}
 	// A contact that entered by answering us is handed out at once.
 	d := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.2:1")}
-	n.rt.answered(d)
+	n.rt.addFound(d)
 	if len(n.rt.tab.closestAnswering(d.ID, 1, nil)) != 1 {
 		t.Fatal("a contact that answered our request is not handed out")
 	}
@@ -114,14 +114,14 @@ func TestInboundContactsHandedOutOnlyOnceVerified(t *testing.T) {
 // the state are those that answered within RevalidateInterval.
 func TestBootstrappableNeighborsAnsweredRecently(t *testing.T) {
 	clock := newFakeClock()
-	n := offlineNode(t, Config{Now: clock.Now, hooks: &hooks{probeOff: true}})
+	n := offlineNode(t, Config{Now: clock.Now}, &hooks{probeOff: true})
 	old := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.1:1")}
 	heard := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.3:1")}
-	n.rt.answered(old)
+	n.rt.addFound(old)
 	clock.Advance(n.cfg.RevalidateInterval + time.Second)
 	fresh := Contact{ID: RandomID(), Addr: netip.MustParseAddrPort("192.0.2.2:1")}
-	n.rt.answered(fresh)
-	n.rt.seen(heard)
+	n.rt.addFound(fresh)
+	n.rt.addInbound(heard)
 	if got := n.BootstrappableNeighbors(); !slices.Equal(got, []netip.AddrPort{fresh.Addr}) {
 		t.Fatalf("BootstrappableNeighbors = %v, want only %v", got, fresh.Addr)
 	}
@@ -148,14 +148,14 @@ func TestLookupFreesSlowSlots(t *testing.T) {
 	nodes := dhtNetwork(t, 6, Config{QueryTimeout: 3 * time.Second})
 	q := nodes[1]
 	for _, n := range nodes {
-		q.rt.tab.seen(Contact{ID: n.ID(), Addr: n.Addr()}) // as if they had answered q
+		q.rt.tab.addFound(Contact{ID: n.ID(), Addr: n.Addr()}) // as if they had answered q
 	}
 	target := RandomID()
 	for i := range 3 {
-		q.rt.tab.seen(Contact{ID: xorID(target, byte(i+1)), Addr: deadAddr(t)})
+		q.rt.tab.addFound(Contact{ID: xorID(target, byte(i+1)), Addr: deadAddr(t)})
 	}
 	start := time.Now()
-	res, err := q.lookup(context.Background(), target, false)
+	res, err := q.lookup(context.Background(), target)
 	if err != nil {
 		t.Fatal(err)
 	}

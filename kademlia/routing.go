@@ -12,7 +12,7 @@ import (
 )
 
 // routing owns the routing table and the liveness of its contacts: it
-// records who called us (seen) or answered us (answered) and whose RPCs
+// records who called us (addInbound) or answered us (addFound) and whose RPCs
 // failed (record), pings the head of a full bucket for a newcomer
 // (pingHead), probes contacts whose last RPC failed (probe), revalidates
 // the table (revalidate.go) and settles a contact claimed from a new
@@ -38,7 +38,7 @@ type routing struct {
 	spawn    func(what string, fn func(ctx context.Context)) bool
 	welcome  func(c Contact)
 
-	seenMu  sync.Mutex // serialises add so a newcomer is welcomed once
+	addMu   sync.Mutex // serialises add so a newcomer is welcomed once
 	probeMu sync.Mutex // guards probing and moving
 	probing map[ID]bool
 	moving  map[ID]bool
@@ -51,7 +51,7 @@ func newRouting(n *Node) *routing {
 		tab: newTable(n.id, tableConfig{K: cfg.K, B: cfg.B, MaxFailures: cfg.MaxFailures, Now: cfg.Now,
 			IPLimits: cfg.IPLimits.withDefaults()}),
 		log:      n.log,
-		noProbe:  cfg.hooks != nil && cfg.hooks.noProbe(),
+		noProbe:  n.hooks != nil && n.hooks.noProbe(),
 		interval: cfg.RevalidateInterval,
 		grace:    min(verifyGrace, cfg.RevalidateInterval),
 		kick:     make(chan struct{}, 1),
@@ -64,25 +64,25 @@ func newRouting(n *Node) *routing {
 	}
 }
 
-// seen records that c sent us a request: it goes into the routing table,
+// addInbound records that c sent us a request (an inbound contact): it goes into the routing table,
 // unverified until it answers one of ours (see the table's rules); if its
 // bucket is full the head is pinged in the background; and once c, new to
 // the table, has answered us, it is welcomed with the keys it should hold
 // (see welcomes).
-func (r *routing) seen(c Contact) { r.add(c, false) }
+func (r *routing) addInbound(c Contact) { r.add(c, false) }
 
-// answered records that c answered one of our RPCs at c.Addr: as seen,
-// and c is verified.
-func (r *routing) answered(c Contact) { r.add(c, true) }
+// addFound records that c answered one of our RPCs at c.Addr (a found
+// contact): as addInbound, and c is verified.
+func (r *routing) addFound(c Contact) { r.add(c, true) }
 
 func (r *routing) add(c Contact, verified bool) {
 	if c.ID == r.self || !c.Addr.IsValid() {
 		return
 	}
 	c.Addr = normalizeAddrPort(c.Addr)
-	r.seenMu.Lock()
+	r.addMu.Lock()
 	res := r.tab.add(c, verified)
-	r.seenMu.Unlock()
+	r.addMu.Unlock()
 	if res.head != nil {
 		// If no slot is free the ping is dropped; the table asks for it
 		// again after its PendingTimeout.
@@ -123,7 +123,7 @@ func (r *routing) record(ctx context.Context, c Contact, err error) {
 	var rerr *rpcudp.RemoteError
 	switch {
 	case err == nil, errors.As(err, &rerr):
-		r.answered(c)
+		r.addFound(c)
 	case isPeerFailure(ctx, err):
 		if r.tab.failedAt(c) {
 			r.log.Debug("kademlia: contact removed after failing", "contact", c)
@@ -169,7 +169,7 @@ func (r *routing) probeUntilSettled(ctx context.Context, c Contact) {
 		id, err := r.pingOnce(ctx, c.Addr)
 		if err == nil {
 			if id == c.ID {
-				r.answered(c)
+				r.addFound(c)
 				return
 			}
 			err = errMalformedReply

@@ -13,7 +13,7 @@ import (
 // while the newer seq 6 is taken.
 func TestRecordReplayAfterExpiry(t *testing.T) {
 	clock := newFakeClock()
-	st := NewMemoryStorage(StorageConfig{TTL: time.Hour, Now: clock.Now})
+	st := newMemoryStorage(StorageConfig{TTL: time.Hour, Now: clock.Now})
 	n := offlineNode(t, Config{Now: clock.Now, Storage: st})
 	r5, r3, r6 := testRecord(t, 1, "name", 5, "five"), testRecord(t, 1, "name", 3, "three"), testRecord(t, 1, "name", 6, "six")
 	key := r5.Key()

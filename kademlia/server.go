@@ -61,7 +61,7 @@ func (n *Node) caller(req *rpcudp.Request, raw []byte) (Contact, error) {
 		return Contact{}, err
 	}
 	c := Contact{ID: id, Addr: req.From}
-	n.rt.seen(c)
+	n.rt.addInbound(c)
 	return c, nil
 }
 
@@ -107,7 +107,7 @@ func (n *Node) rpcStore(ctx context.Context, req *rpcudp.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := ValueFromMsgpack(args[2])
+	v, err := valueFromMsgpack(args[2])
 	if err != nil {
 		return nil, fmt.Errorf("%w: value: %w", rpcudp.ErrBadArgs, err)
 	}

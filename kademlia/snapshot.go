@@ -2,30 +2,26 @@ package kademlia
 
 import "time"
 
-// TableSnapshot is a copy of a node's routing table, taken by Node.Table:
-// reading it never touches the live table.
+// TableSnapshot is a copy of a node's routing table (Node.Table).
 type TableSnapshot struct {
-	// Buckets are the k-buckets in id order; their ranges are disjoint and
-	// together cover the whole id space.
+	// Buckets are the k-buckets in id order, covering the id space.
 	Buckets []Bucket
 }
 
 // Bucket is one k-bucket of a TableSnapshot.
 type Bucket struct {
-	// Lo and Hi bound the inclusive range of ids the bucket covers.
-	Lo, Hi ID
-	// Contacts are the bucket's contacts, least recently seen first.
-	Contacts []Contact
-	// Replacements counts the contacts waiting in the bucket's
-	// replacement cache for a place in it.
+	// Lo and Hi bound its ids (inclusive), Depth is its prefix length;
+	// Contacts are least recently seen first; Replacements counts its
+	// replacement cache; LastUpdated is when its range was last touched.
+	Lo, Hi       ID
+	Depth        int
+	Contacts     []Contact
 	Replacements int
-	// LastUpdated is the last time a contact in the range was seen or the
-	// range was looked up.
-	LastUpdated time.Time
+	LastUpdated  time.Time
 }
 
-// Len returns the number of contacts in the buckets.
-func (s TableSnapshot) Len() int {
+// len returns the number of contacts in the buckets.
+func (s TableSnapshot) len() int {
 	n := 0
 	for _, b := range s.Buckets {
 		n += len(b.Contacts)
@@ -53,7 +49,7 @@ func (t *table) snapshot() TableSnapshot {
 		for j, e := range b.entries {
 			cs[j] = e.c
 		}
-		s.Buckets[i] = Bucket{Lo: b.Lo, Hi: b.Hi, Contacts: cs, Replacements: len(b.replacements), LastUpdated: b.lastUpdated}
+		s.Buckets[i] = Bucket{Lo: b.Lo, Hi: b.Hi, Depth: b.Lo.commonPrefixLen(b.Hi), Contacts: cs, Replacements: len(b.replacements), LastUpdated: b.lastUpdated}
 	}
 	return s
 }

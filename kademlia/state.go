@@ -11,20 +11,16 @@ import (
 	"time"
 )
 
-// State is what SaveState writes and LoadState reads: enough for a node to
-// come back with the same id and rejoin through its last neighbours, the
-// Go counterpart of Python's save_state/load_state (which pickles the same
-// fields).
+// State is what Node.SaveState writes and LoadState reads (as Python's
+// save_state/load_state): enough for a node to come back with the same id
+// and rejoin through its last neighbours. On disk it is JSON:
 //
-// On disk it is JSON:
-//
-//	{"id": "<40 hex digits>", "k": 20, "alpha": 3, "neighbors": ["127.0.0.1:8468", "[::1]:8469"]}
+//	{"id": "<40 hex digits>", "k": 20, "alpha": 3, "neighbors": ["127.0.0.1:8468"]}
 type State struct {
-	// ID is the node's id.
-	ID ID
-	// K and Alpha are the node's Config.K and Config.Alpha.
-	K, Alpha int
-	// Neighbors are the node's BootstrappableNeighbors.
+	// ID, K and Alpha are the node's; Neighbors its
+	// BootstrappableNeighbors.
+	ID        ID
+	K, Alpha  int
 	Neighbors []netip.AddrPort
 }
 
@@ -36,21 +32,31 @@ type stateFile struct {
 	Neighbors []string `json:"neighbors"`
 }
 
-// State returns the node's current state: its id, K, Alpha and
+// state returns the node's current state: its id, K, Alpha and
 // BootstrappableNeighbors.
-func (n *Node) State() *State {
+func (n *Node) state() *State {
 	return &State{ID: n.id, K: n.cfg.K, Alpha: n.cfg.Alpha, Neighbors: n.BootstrappableNeighbors()}
 }
 
-// SaveState writes the node's State to path as JSON, atomically: the data
-// goes to a temporary file in the same directory, which is synced and then
-// renamed over path, so path always holds either the old or the new state.
-func (n *Node) SaveState(path string) error {
-	return n.State().Save(path)
+// SaveState writes the node's State to path as JSON, atomically (path holds
+// the old or the new state). With every > 0 it also saves every interval,
+// and once more at Close (those saves log their failures). With no
+// neighbours known, it keeps those already in the file for this node's id.
+func (n *Node) SaveState(path string, every time.Duration) error {
+	if n.ctx.Err() != nil {
+		return ErrNodeClosed
+	}
+	if err := n.saveStateKeepingNeighbors(path); err != nil {
+		return err
+	}
+	if every > 0 {
+		n.saveRegularly(path, every)
+	}
+	return nil
 }
 
-// Save writes s to path atomically (see Node.SaveState).
-func (s *State) Save(path string) error {
+// save writes s to path atomically (see Node.SaveState).
+func (s *State) save(path string) error {
 	f := stateFile{ID: s.ID.String(), K: s.K, Alpha: s.Alpha, Neighbors: make([]string, len(s.Neighbors))}
 	for i, a := range s.Neighbors {
 		f.Neighbors[i] = a.String()
@@ -103,12 +109,8 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	return nil
 }
 
-// LoadState reads a State written by SaveState. Use it to restart a node:
-//
-//	st, err := kademlia.LoadState(path)
-//	n, err := kademlia.Listen(ctx, addr, kademlia.Config{ID: st.ID, K: st.K, Alpha: st.Alpha})
-//	...
-//	n.Bootstrap(ctx, st.Neighbors)
+// LoadState reads a State written by Node.SaveState: restart with
+// Config{ID: st.ID, K: st.K, Alpha: st.Alpha}, Bootstrap(ctx, st.Neighbors).
 func LoadState(path string) (*State, error) {
 	data, err := readLimited(path, maxStateFile)
 	if err != nil {
@@ -125,8 +127,8 @@ func LoadState(path string) (*State, error) {
 	if err := checkStateNumbers(f.K, f.Alpha); err != nil {
 		return nil, fmt.Errorf("kademlia: load state %s: %w", path, err)
 	}
-	if len(f.Neighbors) > MaxK {
-		return nil, fmt.Errorf("kademlia: load state %s: %w: %d neighbors, more than MaxK", path, ErrBadConfig, len(f.Neighbors))
+	if len(f.Neighbors) > maxK {
+		return nil, fmt.Errorf("kademlia: load state %s: %w: %d neighbors, more than maxK", path, ErrBadConfig, len(f.Neighbors))
 	}
 	s := &State{ID: id, K: f.K, Alpha: f.Alpha, Neighbors: make([]netip.AddrPort, 0, len(f.Neighbors))}
 	for _, a := range f.Neighbors {
@@ -139,7 +141,7 @@ func LoadState(path string) (*State, error) {
 	return s, nil
 }
 
-// maxStateFile bounds the size of a state file LoadState reads: MaxK
+// maxStateFile bounds the size of a state file LoadState reads: maxK
 // neighbours take about 50 KiB.
 const maxStateFile = 1 << 20
 
@@ -160,24 +162,15 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// SaveStateRegularly saves the node's state to path every interval (as
-// Python's save_state_regularly) until Close, and once more when Close is
-// called. A node that knows no neighbours saves too (so that a lone node's
-// id survives a restart), but keeps the neighbours already in the file
-// when it holds this node's state, so that a file with good neighbours is
-// not overwritten with an empty list. An interval <= 0 saves only at
-// Close. Failures are logged. Calling it on a closed node does nothing.
-func (n *Node) SaveStateRegularly(path string, interval time.Duration) {
+// saveRegularly saves the node's state to path every interval until
+// Close, and once more when Close is called.
+func (n *Node) saveRegularly(path string, interval time.Duration) {
 	n.goLoop(func(ctx context.Context) {
-		var tick <-chan time.Time
-		if interval > 0 {
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			tick = t.C
-		}
+		t := time.NewTicker(interval)
+		defer t.Stop()
 		for {
 			select {
-			case <-tick:
+			case <-t.C:
 				n.saveStateKeepingNeighbors(path)
 			case <-ctx.Done():
 				n.saveStateKeepingNeighbors(path)
@@ -190,19 +183,20 @@ func (n *Node) SaveStateRegularly(path string, interval time.Duration) {
 // saveStateKeepingNeighbors saves the node's state to path; with no
 // neighbours known, the neighbours of the node's previous state in path
 // are kept.
-func (n *Node) saveStateKeepingNeighbors(path string) {
-	st := n.State()
+func (n *Node) saveStateKeepingNeighbors(path string) error {
+	st := n.state()
 	if len(st.Neighbors) == 0 {
 		if old, err := LoadState(path); err == nil && old.ID == st.ID {
 			st.Neighbors = old.Neighbors
 		}
 		n.log.Debug("kademlia: no known neighbors, saving state with the previous ones", "path", path, "kept", len(st.Neighbors))
 	}
-	err := st.Save(path)
+	err := st.save(path)
 	if err != nil {
 		n.log.Warn("kademlia: saving state failed", "path", path, "err", err)
 	}
-	if n.cfg.hooks != nil {
-		n.cfg.hooks.stateSaved(path, err)
+	if n.hooks != nil {
+		n.hooks.stateSaved(path, err)
 	}
+	return err
 }

@@ -16,9 +16,9 @@ import (
 // stateNode is a node (not listening) with a few neighbours.
 func stateNode(t *testing.T) *Node {
 	t.Helper()
-	n := newDHTNode(t, Config{K: 7, Alpha: 2, hooks: &hooks{}})
+	n := newDHTNode(t, Config{K: 7, Alpha: 2}, &hooks{})
 	for _, a := range []string{"127.0.0.1:8468", "10.1.2.3:9000", "[::1]:8469", "[2001:db8::1]:1"} {
-		n.rt.tab.seen(Contact{ID: RandomID(), Addr: netip.MustParseAddrPort(a)})
+		n.rt.tab.addFound(Contact{ID: RandomID(), Addr: netip.MustParseAddrPort(a)})
 	}
 	return n
 }
@@ -43,7 +43,7 @@ func TestSaveLoadStateRoundTrip(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old contents"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.SaveState(path); err != nil {
+	if err := n.SaveState(path, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := dirNames(t, dir); !slices.Equal(got, []string{"state.json"}) {
@@ -79,7 +79,7 @@ func TestSaveLoadStateRoundTrip(t *testing.T) {
 func TestSaveStateFailuresLeaveNoTempFile(t *testing.T) {
 	n := stateNode(t)
 	dir := t.TempDir()
-	if err := n.SaveState(filepath.Join(dir, "missing", "state.json")); err == nil {
+	if err := n.SaveState(filepath.Join(dir, "missing", "state.json"), 0); err == nil {
 		t.Error("saved into a missing directory")
 	}
 	// Renaming over a non-empty directory fails after the temp file exists.
@@ -87,7 +87,7 @@ func TestSaveStateFailuresLeaveNoTempFile(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(target, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.SaveState(target); err == nil {
+	if err := n.SaveState(target, 0); err == nil {
 		t.Error("saved over a directory")
 	}
 	if got := dirNames(t, dir); !slices.Equal(got, []string{"occupied"}) {
@@ -132,7 +132,7 @@ type stateSaves struct {
 
 func watchSaves(n *Node) *stateSaves {
 	s := &stateSaves{ch: make(chan error, 64)}
-	n.cfg.hooks.(*hooks).onStateSaved = func(_ string, err error) {
+	n.hooks.(*hooks).onStateSaved = func(_ string, err error) {
 		s.mu.Lock()
 		s.errs = append(s.errs, err)
 		s.mu.Unlock()
@@ -150,12 +150,14 @@ func (s *stateSaves) count() int {
 	return len(s.errs)
 }
 
-func TestSaveStateRegularly(t *testing.T) {
+func TestSaveStateEvery(t *testing.T) {
 	t.Run("ticks and close", func(t *testing.T) {
 		n := stateNode(t)
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
-		n.SaveStateRegularly(path, 5*time.Millisecond)
+		if err := n.SaveState(path, 5*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
 		if err := waitFor(t, dhtCtx(t), saves.ch, "a regular save"); err != nil {
 			t.Fatal(err)
 		}
@@ -170,13 +172,12 @@ func TestSaveStateRegularly(t *testing.T) {
 			t.Error("no save at Close")
 		}
 	})
-	t.Run("only at close", func(t *testing.T) {
+	t.Run("once", func(t *testing.T) {
 		n := stateNode(t)
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
-		n.SaveStateRegularly(path, 0)
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("saved before Close: %v", err)
+		if err := n.SaveState(path, 0); err != nil {
+			t.Fatal(err)
 		}
 		if err := n.Close(); err != nil {
 			t.Fatal(err)
@@ -192,10 +193,12 @@ func TestSaveStateRegularly(t *testing.T) {
 	t.Run("no neighbors", func(t *testing.T) {
 		// A lone node saves its id (finding 6: it used to skip the save, so
 		// its id did not survive a restart)...
-		n := newDHTNode(t, Config{hooks: &hooks{}})
+		n := newDHTNode(t, Config{}, &hooks{})
 		saves := watchSaves(n)
 		path := filepath.Join(t.TempDir(), "state.json")
-		n.SaveStateRegularly(path, 0)
+		if err := n.SaveState(path, 0); err != nil {
+			t.Fatal(err)
+		}
 		n.Close()
 		st, err := LoadState(path)
 		if err != nil || st.ID != n.ID() || len(st.Neighbors) != 0 {
@@ -205,20 +208,24 @@ func TestSaveStateRegularly(t *testing.T) {
 			t.Error("the save was not reported")
 		}
 		// After Close it does nothing.
-		n.SaveStateRegularly(path, time.Millisecond)
+		if err := n.SaveState(path, time.Millisecond); !errors.Is(err, ErrNodeClosed) {
+			t.Errorf("SaveState after Close: %v, want ErrNodeClosed", err)
+		}
 		if saves.count() != 1 {
 			t.Error("saved after Close")
 		}
 	})
 	t.Run("no neighbors keeps the file's", func(t *testing.T) {
 		// ...but does not overwrite good neighbours with an empty list.
-		n := newDHTNode(t, Config{hooks: &hooks{}})
+		n := newDHTNode(t, Config{}, &hooks{})
 		path := filepath.Join(t.TempDir(), "state.json")
-		old := &State{ID: n.ID(), K: DefaultK, Alpha: DefaultAlpha, Neighbors: []netip.AddrPort{netip.MustParseAddrPort("10.1.2.3:8468")}}
-		if err := old.Save(path); err != nil {
+		old := &State{ID: n.ID(), K: defaultK, Alpha: defaultAlpha, Neighbors: []netip.AddrPort{netip.MustParseAddrPort("10.1.2.3:8468")}}
+		if err := old.save(path); err != nil {
 			t.Fatal(err)
 		}
-		n.SaveStateRegularly(path, 0)
+		if err := n.SaveState(path, 0); err != nil {
+			t.Fatal(err)
+		}
 		n.Close()
 		if st, err := LoadState(path); err != nil || !reflect.DeepEqual(st, old) {
 			t.Errorf("state = %+v, %v; want %+v", st, err, old)

@@ -8,46 +8,40 @@ import (
 	"time"
 )
 
-// ErrStorageFull is returned (wrapped) by Storage.Put when storing the value
-// would exceed StorageConfig.MaxItems or StorageConfig.MaxBytes.
+// ErrStorageFull: a Storage.Put would exceed the storage's bounds.
 var ErrStorageFull = errors.New("kademlia: storage full")
 
-// ErrStorageClosed is returned (wrapped) by Storage methods called after
-// Close.
+// ErrStorageClosed: a Storage method was called after Close.
 var ErrStorageClosed = errors.New("kademlia: storage closed")
 
 // Storage defaults, used for zero (or negative) StorageConfig fields.
 const (
-	// DefaultStorageTTL is how long a stored value lives unless it is
-	// published again: one week, as Python's ForgetfulStorage.
-	DefaultStorageTTL = 7 * 24 * time.Hour
+	// defaultStorageTTL: one week, as Python's ForgetfulStorage.
+	defaultStorageTTL = 7 * 24 * time.Hour
 	// defaultStorageMaxItems bounds the number of stored items.
 	defaultStorageMaxItems = 1 << 20
 	// defaultStorageMaxBytes bounds the sum of key and value sizes (256 MiB).
 	defaultStorageMaxBytes = 256 << 20
 )
 
-// StorageConfig configures a Storage implementation. Zero (or negative)
-// fields take the defaults given in their comments.
+// StorageConfig configures a Storage (boltstore.Open's); zero or negative
+// fields take the defaults in their comments.
 type StorageConfig struct {
 	// TTL is the lifetime of an item put without PutOptions.TTL (default
-	// DefaultStorageTTL, one week).
-	TTL time.Duration
-	// MaxItems is the maximum number of items held at once (default
-	// 1<<20).
+	// one week); MaxItems bounds the items (default 1<<20), MaxBytes
+	// their keys' and Value.Len's sum (default 256 MiB); Now is the
+	// clock (default time.Now).
+	TTL      time.Duration
 	MaxItems int
-	// MaxBytes is the maximum of the sum over items of the key size (20)
-	// plus the msgpack-encoded value size (Value.Len) (default 256 MiB).
 	MaxBytes int64
-	// Now is the clock; nil means time.Now. Tests inject a fake clock.
-	Now func() time.Time
+	Now      func() time.Time
 }
 
-// WithDefaults returns c with zero or negative fields replaced by the
+// withDefaults returns c with zero or negative fields replaced by the
 // defaults.
-func (c StorageConfig) WithDefaults() StorageConfig {
+func (c StorageConfig) withDefaults() StorageConfig {
 	if c.TTL <= 0 {
-		c.TTL = DefaultStorageTTL
+		c.TTL = defaultStorageTTL
 	}
 	if c.MaxItems <= 0 {
 		c.MaxItems = defaultStorageMaxItems
@@ -63,79 +57,53 @@ func (c StorageConfig) WithDefaults() StorageConfig {
 
 // PutOptions qualifies a Storage.Put.
 type PutOptions struct {
-	// TTL is the item's lifetime from now; 0 means the storage default.
-	// Negative TTLs are rejected.
+	// TTL is the item's lifetime (0: the storage's; negative: an error).
 	TTL time.Duration
-	// Original marks the item as published by this node, which must
-	// republish it every 24 hours (see Storage.Originals). Putting the
-	// same value again without Original keeps an existing Original flag;
-	// putting a different value replaces the flag with this one.
-	Original bool
-	// KeepExpiry marks a republish: when the key is already stored, its
-	// Stored time is refreshed (and the value replaced) but its expiry is
-	// not extended. For a new key it has no effect.
-	KeepExpiry bool
+	// Original marks the node's own item (the same value put again
+	// without it keeps it); KeepExpiry keeps a held key's expiry.
+	Original, KeepExpiry bool
 }
 
 // Meta is the bookkeeping kept with each stored item.
 type Meta struct {
-	// Stored is the last time the item was (re)published to this node.
-	Stored time.Time
-	// Expires is when the item disappears unless extended by a new Put.
-	Expires time.Time
-	// Original reports that this node is the item's original publisher.
-	Original bool
+	// Stored is when the item was last put, Expires when it disappears;
+	// Original reports that this node published it.
+	Stored, Expires time.Time
+	Original        bool
 }
 
-// StoredItem is one item returned by Storage.OlderThan and
-// Storage.Originals.
+// StoredItem is an item of Storage.OlderThan and Storage.Originals.
 type StoredItem struct {
 	Key   ID    // the 20-byte key digest
 	Value Value // the stored value
 	Meta  Meta  // publish and expiry bookkeeping
 }
 
-// Storage holds the values this node stores for the DHT. Implementations
-// must be safe for concurrent use.
-//
-// Expired items (now >= Meta.Expires) are invisible to every method and are
-// purged lazily; Purge removes them eagerly. Callbacks and returned slices
-// never hold internal locks, so fn passed to Iterate may call other methods
-// of the same Storage.
+// Storage holds the values a node stores (boltstore has one on disk). It
+// must be safe for concurrent use; expired items (now >= Meta.Expires) are
+// invisible; fn given to Iterate may call the Storage; after Close, calls
+// fail with ErrStorageClosed (a second Close does not).
 type Storage interface {
-	// Put stores v under key, replacing any previous value. It returns an
-	// error wrapping ErrStorageFull when the item would exceed MaxItems or
-	// MaxBytes (replacing an existing key only counts the size change), and
-	// an error wrapping ErrValueType for the zero Value.
+	// Put stores v under key (ErrStorageFull over the bounds, counting a
+	// replaced key's size change only; ErrValueType for the zero Value).
 	Put(key ID, v Value, opts PutOptions) error
-	// Get returns the value stored under key and whether it was found.
+	// Get returns the value under key, if held; Delete removes it (a
+	// missing key is not an error).
 	Get(key ID) (Value, bool, error)
-	// Delete removes key; deleting a missing key is not an error.
 	Delete(key ID) error
-	// Iterate calls fn for every unexpired item, stopping when fn returns
-	// false. Items put or deleted during the iteration may or may not be
-	// visited.
+	// Iterate calls fn for every item until fn returns false.
 	Iterate(fn func(key ID, v Value, m Meta) bool) error
-	// OlderThan returns the unexpired items last published at least d ago
-	// (Stored <= now-d, as Python's iter_older_than), oldest first. It is
-	// the hourly republish set; OlderThan(0) returns every item.
+	// OlderThan returns the items stored at least d ago, Originals those
+	// with Meta.Original, oldest first (for the republishes).
 	OlderThan(d time.Duration) ([]StoredItem, error)
-	// Originals returns the unexpired items this node originally
-	// published (Meta.Original), oldest first, for the 24-hour republish.
 	Originals() ([]StoredItem, error)
-	// Purge removes expired items now and returns how many it removed.
+	// Purge removes the expired items now and returns how many; Meta
+	// returns an item's bookkeeping; TTL the lifetime of an item put
+	// without PutOptions.TTL; Len the number of items (0 after Close).
 	Purge() (int, error)
-	// Meta returns the bookkeeping of the unexpired item under key (when
-	// it was last stored, when it expires) and whether key is held. The
-	// node skips the hourly republish of a key stored again meanwhile.
 	Meta(key ID) (Meta, bool, error)
-	// TTL returns the lifetime of an item put without PutOptions.TTL. The
-	// node gives cache stores a fraction of it.
 	TTL() time.Duration
-	// Len returns the number of unexpired items (0 after Close).
 	Len() int
-	// Close releases resources. Later calls return ErrStorageClosed;
-	// closing twice is not an error.
 	Close() error
 }
 
@@ -153,13 +121,12 @@ func expiryFor(now time.Time, ttl time.Duration) time.Time {
 	return now.Add(ttl)
 }
 
-// NewMeta applies the rules of Storage.Put, for MemoryStorage, boltstore
-// and any other implementation: it returns the Meta of v put at now with
+// newMeta applies the rules of Storage.Put: it returns the Meta of v put at now with
 // opts over old, the unexpired item held under the key (nil if none). The
 // zero Value is an error wrapping ErrValueType, a negative TTL an error.
 // Stored is now; Expires is now plus opts.TTL (or c.TTL), or old's with
 // KeepExpiry; Original is opts.Original, or old's for an equal value.
-func (c StorageConfig) NewMeta(now time.Time, v Value, opts PutOptions, old *StoredItem) (Meta, error) {
+func (c StorageConfig) newMeta(now time.Time, v Value, opts PutOptions, old *StoredItem) (Meta, error) {
 	if v.IsZero() {
 		return Meta{}, fmt.Errorf("%w: cannot store the zero Value", ErrValueType)
 	}
@@ -180,10 +147,10 @@ func (c StorageConfig) NewMeta(now time.Time, v Value, opts PutOptions, old *Sto
 	return m, nil
 }
 
-// CheckBounds returns an error wrapping ErrStorageFull when items items
+// checkBounds returns an error wrapping ErrStorageFull when items items
 // totalling bytes bytes (keys of 20 bytes plus Value.Len) exceed
 // c.MaxItems or c.MaxBytes; key and size name the item being put.
-func (c StorageConfig) CheckBounds(items int, bytes int64, key ID, size int64) error {
+func (c StorageConfig) checkBounds(items int, bytes int64, key ID, size int64) error {
 	if items > c.MaxItems {
 		return fmt.Errorf("%w: storing key %s would exceed %d items", ErrStorageFull, key, c.MaxItems)
 	}

@@ -67,7 +67,7 @@ func mustValue(t testing.TB, v any) Value {
 }
 
 // storageKey derives a test key from a name, as Python's digest does.
-func storageKey(name string) ID { return DigestBytes([]byte(name)) }
+func storageKey(name string) ID { k, _ := Digest([]byte(name)); return k }
 
 // storageEnv is what each shared case gets: a storage and its clock.
 type storageEnv struct {

@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// MemoryStorage is an in-memory Storage, the Go counterpart of Python's
+// memoryStorage is an in-memory Storage, the Go counterpart of Python's
 // ForgetfulStorage with size bounds added. Iteration is oldest first: a Put
 // moves its key to the end, as Python's OrderedDict-based storage does.
 // Expired items are removed eagerly by every call (a min-heap on expiry
 // makes that O(log n) per expired item).
-type MemoryStorage struct {
+type memoryStorage struct {
 	cfg StorageConfig
 
 	mu     sync.Mutex
@@ -24,7 +24,7 @@ type MemoryStorage struct {
 	closed bool
 }
 
-var _ Storage = (*MemoryStorage)(nil)
+var _ Storage = (*memoryStorage)(nil)
 
 type memItem struct {
 	key   ID
@@ -61,18 +61,18 @@ func (h *memExpiryHeap) Pop() any {
 	return it
 }
 
-// NewMemoryStorage returns an empty MemoryStorage configured by cfg (zero
+// newMemoryStorage returns an empty memoryStorage configured by cfg (zero
 // fields take the Default* values).
-func NewMemoryStorage(cfg StorageConfig) *MemoryStorage {
-	return &MemoryStorage{
-		cfg:   cfg.WithDefaults(),
+func newMemoryStorage(cfg StorageConfig) *memoryStorage {
+	return &memoryStorage{
+		cfg:   cfg.withDefaults(),
 		items: make(map[ID]*memItem),
 		order: list.New(),
 	}
 }
 
 // Put implements Storage.
-func (s *MemoryStorage) Put(key ID, v Value, opts PutOptions) error {
+func (s *memoryStorage) Put(key ID, v Value, opts PutOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -89,11 +89,11 @@ func (s *MemoryStorage) Put(key ID, v Value, opts PutOptions) error {
 		count--
 		bytes -= itemSize(old.value)
 	}
-	meta, err := s.cfg.NewMeta(now, v, opts, oldItem)
+	meta, err := s.cfg.newMeta(now, v, opts, oldItem)
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.CheckBounds(count, bytes, key, size); err != nil {
+	if err := s.cfg.checkBounds(count, bytes, key, size); err != nil {
 		return err
 	}
 	if exists {
@@ -111,7 +111,7 @@ func (s *MemoryStorage) Put(key ID, v Value, opts PutOptions) error {
 }
 
 // Get implements Storage.
-func (s *MemoryStorage) Get(key ID) (Value, bool, error) {
+func (s *memoryStorage) Get(key ID) (Value, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -126,7 +126,7 @@ func (s *MemoryStorage) Get(key ID) (Value, bool, error) {
 }
 
 // Meta implements Storage.
-func (s *MemoryStorage) Meta(key ID) (Meta, bool, error) {
+func (s *memoryStorage) Meta(key ID) (Meta, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -140,10 +140,10 @@ func (s *MemoryStorage) Meta(key ID) (Meta, bool, error) {
 }
 
 // TTL implements Storage.
-func (s *MemoryStorage) TTL() time.Duration { return s.cfg.TTL }
+func (s *memoryStorage) TTL() time.Duration { return s.cfg.TTL }
 
 // Delete implements Storage.
-func (s *MemoryStorage) Delete(key ID) error {
+func (s *memoryStorage) Delete(key ID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -158,7 +158,7 @@ func (s *MemoryStorage) Delete(key ID) error {
 
 // Iterate implements Storage, visiting items oldest first. fn runs on a
 // snapshot taken when Iterate is called, without holding the lock.
-func (s *MemoryStorage) Iterate(fn func(key ID, v Value, m Meta) bool) error {
+func (s *memoryStorage) Iterate(fn func(key ID, v Value, m Meta) bool) error {
 	snap, err := s.snapshot(func(*memItem) bool { return true })
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func (s *MemoryStorage) Iterate(fn func(key ID, v Value, m Meta) bool) error {
 
 // keys implements keyLister: the keys of the unexpired items keep
 // accepts, oldest first, copied under the lock (the values are not).
-func (s *MemoryStorage) keys(keep func(ID) bool) ([]ID, error) {
+func (s *memoryStorage) keys(keep func(ID) bool) ([]ID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -194,10 +194,10 @@ func (s *MemoryStorage) keys(keep func(ID) bool) ([]ID, error) {
 }
 
 // bounds returns the storage's MaxItems and MaxBytes (see storeQuota).
-func (s *MemoryStorage) bounds() (items int, bytes int64) { return s.cfg.MaxItems, s.cfg.MaxBytes }
+func (s *memoryStorage) bounds() (items int, bytes int64) { return s.cfg.MaxItems, s.cfg.MaxBytes }
 
 // OlderThan implements Storage.
-func (s *MemoryStorage) OlderThan(d time.Duration) ([]StoredItem, error) {
+func (s *memoryStorage) OlderThan(d time.Duration) ([]StoredItem, error) {
 	cutoff := s.cfg.Now().Add(-d)
 	items, err := s.snapshot(func(it *memItem) bool { return !it.meta.Stored.After(cutoff) })
 	if err != nil {
@@ -208,7 +208,7 @@ func (s *MemoryStorage) OlderThan(d time.Duration) ([]StoredItem, error) {
 }
 
 // Originals implements Storage.
-func (s *MemoryStorage) Originals() ([]StoredItem, error) {
+func (s *memoryStorage) Originals() ([]StoredItem, error) {
 	items, err := s.snapshot(func(it *memItem) bool { return it.meta.Original })
 	if err != nil {
 		return nil, err
@@ -218,7 +218,7 @@ func (s *MemoryStorage) Originals() ([]StoredItem, error) {
 }
 
 // Purge implements Storage.
-func (s *MemoryStorage) Purge() (int, error) {
+func (s *memoryStorage) Purge() (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -228,7 +228,7 @@ func (s *MemoryStorage) Purge() (int, error) {
 }
 
 // Len implements Storage.
-func (s *MemoryStorage) Len() int {
+func (s *memoryStorage) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -240,7 +240,7 @@ func (s *MemoryStorage) Len() int {
 
 // Bytes returns the number of bytes counted against MaxBytes by the
 // unexpired items.
-func (s *MemoryStorage) Bytes() int64 {
+func (s *memoryStorage) Bytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -251,7 +251,7 @@ func (s *MemoryStorage) Bytes() int64 {
 }
 
 // Close implements Storage; it drops every item.
-func (s *MemoryStorage) Close() error {
+func (s *memoryStorage) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -263,7 +263,7 @@ func (s *MemoryStorage) Close() error {
 }
 
 // snapshot returns the unexpired items matching keep, in list order.
-func (s *MemoryStorage) snapshot(keep func(*memItem) bool) ([]StoredItem, error) {
+func (s *memoryStorage) snapshot(keep func(*memItem) bool) ([]StoredItem, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -281,7 +281,7 @@ func (s *MemoryStorage) snapshot(keep func(*memItem) bool) ([]StoredItem, error)
 }
 
 // purgeLocked removes every item expired at now and returns how many.
-func (s *MemoryStorage) purgeLocked(now time.Time) int {
+func (s *memoryStorage) purgeLocked(now time.Time) int {
 	n := 0
 	for len(s.expiry) > 0 && !now.Before(s.expiry[0].meta.Expires) {
 		s.removeLocked(heap.Pop(&s.expiry).(*memItem))
@@ -291,7 +291,7 @@ func (s *MemoryStorage) purgeLocked(now time.Time) int {
 }
 
 // removeLocked unlinks it from the map and order list (not the heap).
-func (s *MemoryStorage) removeLocked(it *memItem) {
+func (s *memoryStorage) removeLocked(it *memItem) {
 	s.order.Remove(it.elem)
 	delete(s.items, it.key)
 	s.bytes -= itemSize(it.value)

@@ -37,7 +37,7 @@ func TestSuiteStoreFlood(t *testing.T) {
 		net := simnet.New(simnet.Config{Seed: 18, Latency: 5 * time.Millisecond, Quantum: time.Millisecond})
 		defer net.Close()
 		const maxBytes = 1 << 20
-		st := NewMemoryStorage(StorageConfig{MaxBytes: maxBytes})
+		st := newMemoryStorage(StorageConfig{MaxBytes: maxBytes})
 		defer st.Close()
 		serve := func(addr string, cfg Config) *Node {
 			conn, err := net.Listen(netip.MustParseAddrPort(addr))

@@ -45,7 +45,7 @@ func (n *Node) proveCaller(ctx context.Context, c Contact) error {
 	if !n.proves(ctx, c) {
 		return errUnproved
 	}
-	n.rt.answered(c)
+	n.rt.addFound(c)
 	return nil
 }
 

@@ -89,7 +89,7 @@ func TestSuiteEclipse(t *testing.T) {
 			}
 		}()
 		for _, c := range evil {
-			eps = append(eps, newAttacker(t, cl, c, func(key ID) []Contact { return closestContacts(evil, key, DefaultK) }))
+			eps = append(eps, newAttacker(t, cl, c, func(key ID) []Contact { return closestContacts(evil, key, defaultK) }))
 		}
 		parallel(len(eps), 64, func(i int) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -116,17 +116,17 @@ func TestSuiteEclipse(t *testing.T) {
 		isEvil := func(c Contact) bool { return evilNet.Contains(c.Addr.Addr()) }
 		for range lookups {
 			target := cl.randomID()
-			res, err := victim.lookup(context.Background(), target, false)
+			res, err := victim.lookup(context.Background(), target)
 			honest := slices.DeleteFunc(slices.Clone(res.closest), isEvil)
-			want := trueClosest(cl.nodes, target, DefaultK-lim.PerBucket, func(n *Node) bool { return n == victim })
+			want := trueClosest(cl.nodes, target, defaultK-lim.PerBucket, func(n *Node) bool { return n == victim })
 			found.of++
 			if err == nil && sameIDs(honest, want) {
 				found.n++
 			}
 		}
 		t.Logf("eclipse: %d attacker ids from one /24 called the victim: it keeps %d of them (at most %d in a bucket; limits %d per bucket, %d per table) among %d contacts",
-			attackers, kept, perBucket, lim.PerBucket, lim.PerTable, victim.Table().Len())
-		t.Logf("eclipse: %d/%d lookups from the victim found the honest %d closest (%.1f%%)", found.n, found.of, DefaultK-lim.PerBucket, 100*found.value())
+			attackers, kept, perBucket, lim.PerBucket, lim.PerTable, victim.Table().len())
+		t.Logf("eclipse: %d/%d lookups from the victim found the honest %d closest (%.1f%%)", found.n, found.of, defaultK-lim.PerBucket, 100*found.value())
 		if kept > lim.PerTable || perBucket > lim.PerBucket {
 			t.Errorf("victim keeps %d attacker contacts (%d in one bucket), want at most %d (%d)", kept, perBucket, lim.PerTable, lim.PerBucket)
 		}
@@ -261,7 +261,7 @@ func TestSuitePoisonedLookups(t *testing.T) {
 					return next(ctx, req)
 				}
 				out := []any{}
-				for _, o := range closestContacts(evil, key, DefaultK) {
+				for _, o := range closestContacts(evil, key, defaultK) {
 					out = append(out, contactTriple(o))
 				}
 				return out, nil
@@ -302,7 +302,7 @@ func TestSuitePoisonedLookups(t *testing.T) {
 				t.Logf("set %s: %v", key, err)
 				return
 			}
-			v, ok, err := getter.GetWith(ctx, key, GetOptions{SkipLocal: true})
+			v, ok, err := getter.Get(ctx, key, GetOptions{SkipLocal: true})
 			found[i] = err == nil && ok && v.String() == "v"
 		})
 		for _, ok := range found {

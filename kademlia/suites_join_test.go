@@ -100,7 +100,7 @@ func measureNeighbourhoods(t *testing.T, c *simCluster, k, lookups int) (found, 
 	}
 	ok := make([]bool, lookups)
 	parallel(lookups, 64, func(i int) {
-		res, err := from[i].lookup(context.Background(), targets[i], false)
+		res, err := from[i].lookup(context.Background(), targets[i])
 		self := func(o *Node) bool { return o == from[i] } // a lookup never returns its own node
 		ok[i] = err == nil && sameIDs(res.closest, trueClosest(c.nodes, targets[i], k, self))
 	})

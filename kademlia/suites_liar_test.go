@@ -150,7 +150,7 @@ func TestSuiteLiarContacts(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
-		if err := honest[1].SetDigest(ctx, key, "v"); err != nil {
+		if err := honest[1].Set(ctx, key, "v"); err != nil {
 			t.Fatal(err)
 		}
 
@@ -202,7 +202,7 @@ func TestSuiteLiarContacts(t *testing.T) {
 		}
 		toFakes.Store(0)
 		start := time.Now()
-		v, found, err := getter.GetWith(ctx, "liar-key", GetOptions{SkipLocal: true})
+		v, found, err := getter.Get(ctx, "liar-key", GetOptions{SkipLocal: true})
 		took := time.Since(start)
 		t.Logf("liar contacts: a liar answers every find with %d fake contacts (%d bytes): a get through it took %v (virtual), found %v, %d datagrams from the getter to fakes",
 			fakes, liar.sizes.Load(), took, found, toFakes.Load())
@@ -216,7 +216,7 @@ func TestSuiteLiarContacts(t *testing.T) {
 		// fail or turn slow.
 		toFakes.Store(0)
 		start = time.Now()
-		_, found, err = getter.GetWith(ctx, "liar-missing-key", GetOptions{SkipLocal: true})
+		_, found, err = getter.Get(ctx, "liar-missing-key", GetOptions{SkipLocal: true})
 		took = time.Since(start)
 		t.Logf("liar contacts: a get of a key nobody holds took %v (virtual), %d datagrams from the getter to fakes; %d datagrams from any node to relayed loopback/private addresses",
 			took, toFakes.Load(), trapped.Load())

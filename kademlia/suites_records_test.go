@@ -177,7 +177,7 @@ func TestSuiteRecordsPoisoned(t *testing.T) {
 		t.Logf("records poisoned: %d honest + %d liars (%.0f%%), %d records of %d versions; the third-closest honest node of each missed the updates (%d stale copies)",
 			honestN, evilN, 100*float64(evilN)/float64(honestN+evilN), records, recordVersions, missed)
 		t.Logf("records poisoned: liars stored %d stale or forged copies back at the honest nodes among the %d closest: %d refused, %d taken (stale ones, by nodes without the record)",
-			refused+accepted, 2*DefaultK, refused, accepted)
+			refused+accepted, 2*defaultK, refused, accepted)
 
 		got := quorumGets(t, cl, honest, recs, getters)
 		time.Sleep(time.Minute) // the background read repair
@@ -185,11 +185,11 @@ func TestSuiteRecordsPoisoned(t *testing.T) {
 		served, kept := watch.kept(honest)
 		staleK, staleAny := staleHolders(cl.nodes, honest, recs)
 		t.Logf("records poisoned: honest quorum-%d gets returned the newest record in %d/%d (%.2f%%); liars answered %d find_values with bad copies",
-			DefaultQuorum, got.n, got.of, 100*got.value(), liars.asked.Load())
+			defaultQuorum, got.n, got.of, 100*got.value(), liars.asked.Load())
 		t.Logf("records poisoned: %d honest nodes served a stale copy to a get (some answers came after the read had its quorum); after the read repair %d of them still hold one",
 			served, kept)
 		t.Logf("records poisoned: after the read repair, %d honest nodes among the %d closest of a record hold a stale copy (%d stale copies at honest nodes farther away, never asked)",
-			staleK, DefaultK, staleAny)
+			staleK, defaultK, staleAny)
 		if got.value() < 0.999 {
 			t.Errorf("honest gets returned the newest record in %.2f%%, want at least 99.9%%", 100*got.value())
 		}
@@ -270,7 +270,7 @@ func storeBack(cl *simCluster, evil []*Node, recs []poisonedRecord) (refused, ac
 		liar, r := evil[j%len(evil)], recs[j]
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for _, id := range trueClosest(cl.nodes, r.key, 2*DefaultK, func(n *Node) bool { return n == liar }) {
+		for _, id := range trueClosest(cl.nodes, r.key, 2*defaultK, func(n *Node) bool { return n == liar }) {
 			for _, v := range r.bad {
 				if err := liar.callStore(ctx, Contact{ID: id, Addr: byID[id].Addr()}, r.key, v); isEvil[id] != nil {
 					continue
@@ -339,7 +339,7 @@ func (w *staleWatch) kept(honest []*Node) (served, kept int) {
 func staleHolders(all, honest []*Node, recs []poisonedRecord) (inK, anywhere int) {
 	for _, r := range recs {
 		want, _ := r.newest.Encode()
-		closest := trueClosest(all, r.key, DefaultK, nil)
+		closest := trueClosest(all, r.key, defaultK, nil)
 		for _, n := range honest {
 			v, ok, err := n.storage.Get(r.key)
 			if err != nil || !ok || v.Equal(want) {
@@ -399,7 +399,7 @@ func TestSuiteRecordsReadCost(t *testing.T) {
 			return float64(requests.Load()-start) / float64(len(recs)), found
 		}
 		plain, plainFound := measure(func(n *Node, r Record) bool {
-			_, ok, err := n.getDigest(ctx, r.Key(), GetOptions{SkipLocal: true})
+			_, ok, err := n.Get(ctx, r.Key(), GetOptions{SkipLocal: true})
 			return err == nil && ok
 		})
 		quorum, quorumFound := measure(func(n *Node, r Record) bool {
@@ -407,7 +407,7 @@ func TestSuiteRecordsReadCost(t *testing.T) {
 			return err == nil && ok && got.Seq == r.Seq
 		})
 		t.Logf("records read cost: %d nodes, %d records: plain Get %.1f requests per read (%d found), GetRecord quorum %d %.1f (%d found)",
-			nodesN, records, plain, plainFound, DefaultQuorum, quorum, quorumFound)
+			nodesN, records, plain, plainFound, defaultQuorum, quorum, quorumFound)
 		if plainFound != records || quorumFound != records {
 			t.Errorf("found %d (plain) and %d (quorum) of %d records", plainFound, quorumFound, records)
 		}

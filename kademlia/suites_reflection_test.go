@@ -229,7 +229,7 @@ func reflectionGets(nodes, reflectors []*Node, key ID, s reflectionScenario) (ge
 		time.Sleep(s.flood / time.Duration(s.gets+1))
 		c := clients[i%len(clients)]
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, ok, err := c.GetWith(ctx, "reflect-big", GetOptions{SkipLocal: true})
+		_, ok, err := c.Get(ctx, "reflect-big", GetOptions{SkipLocal: true})
 		cancel()
 		gets++
 		if err == nil && ok {

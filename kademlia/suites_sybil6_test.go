@@ -64,7 +64,7 @@ func TestSuiteSybilKey6(t *testing.T) {
 		synctest.Wait()
 
 		setter := honest[len(honest)/2]
-		if err := setter.SetDigest(ctx, key, "v"); err != nil {
+		if err := setter.Set(ctx, key, "v"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
@@ -88,7 +88,7 @@ func TestSuiteSybilKey6(t *testing.T) {
 		closeAll(syb)
 		cl.nodes = honest
 		getter := honest[len(honest)/3]
-		v, found, err := getter.GetWith(ctx, "sybil-key", GetOptions{SkipLocal: true})
+		v, found, err := getter.Get(ctx, "sybil-key", GetOptions{SkipLocal: true})
 		t.Logf("sybil key: once the Sybils left, a get found %v (%v)", found, err)
 		if err != nil || !found || v.String() != "v" {
 			t.Errorf("get after the Sybils left = %v, %v, %v", v, found, err)

@@ -9,9 +9,9 @@ import (
 
 // Default values used for zero (or negative) tableConfig fields.
 const (
-	// DefaultK is the bucket size k (and the lookup width) of the paper and
+	// defaultK is the bucket size k (and the lookup width) of the paper and
 	// of Python's kademlia (ksize=20).
-	DefaultK = 20
+	defaultK = 20
 	// defaultB is the split-depth modulus b of the paper's section 4.2
 	// (Python's kademlia hard-codes 5).
 	defaultB = 5
@@ -41,7 +41,7 @@ type tableConfig struct {
 	// ReplacementFactor caps each bucket's replacement cache at
 	// K*ReplacementFactor contacts. Default 5.
 	ReplacementFactor int
-	// PendingTimeout bounds how long a head ping returned by seen is
+	// PendingTimeout bounds how long a head ping returned by addFound is
 	// considered in flight; after it, the next newcomer for that bucket
 	// requests a new ping. Default one minute.
 	PendingTimeout time.Duration
@@ -57,7 +57,7 @@ type tableConfig struct {
 // withDefaults returns cfg with every unset field filled in.
 func (cfg tableConfig) withDefaults() tableConfig {
 	if cfg.K <= 0 {
-		cfg.K = DefaultK
+		cfg.K = defaultK
 	}
 	if cfg.B <= 0 {
 		cfg.B = defaultB
@@ -81,12 +81,12 @@ func (cfg tableConfig) withDefaults() tableConfig {
 // together cover the whole 160-bit id space with disjoint inclusive ranges.
 // It starts as one bucket [0x00…00, 0xff…ff] and grows by splitting. It is
 // pure bookkeeping: it never sends anything, but tells the caller when a
-// bucket's head must be pinged (see seen). All methods are safe for
+// bucket's head must be pinged (see addFound). All methods are safe for
 // concurrent use.
 //
-// Adding (seen, heard). A contact is only ever added because it answered
-// us (seen: it is verified) or called us (heard: it is unverified until it
-// answers one of our RPCs at that address). Our own id is never added. For
+// Adding (addFound, addInbound). A contact is only ever added because it
+// answered us (addFound: it is verified) or called us (addInbound: it is
+// unverified until it answers one of our RPCs at that address). Our own id is never added. For
 // the bucket whose range covers the contact's id:
 //
 //   - a contact already in the bucket at the same address moves to the
@@ -113,7 +113,7 @@ func (cfg tableConfig) withDefaults() tableConfig {
 //     (either goes to the replacement cache);
 //   - otherwise the newcomer goes to the bucket's replacement cache (most
 //     recent last, K*ReplacementFactor entries at most, oldest dropped
-//     first) and seen returns the least recently seen contact (the head)
+//     first) and add returns the least recently seen contact (the head)
 //     for the caller to ping, at most once per bucket until pingResult
 //     reports the outcome (or PendingTimeout passes).
 //
@@ -129,7 +129,7 @@ func (cfg tableConfig) withDefaults() tableConfig {
 //   - pingResult reports that the head did not answer and the replacement
 //     cache has an entry (otherwise the miss only counts as a failure);
 //   - failed has counted MaxFailures consecutive failed RPCs (any contact
-//     that answers or calls us, through seen or pingResult, has its count
+//     that answers or calls us, through addFound, addInbound or pingResult, has its count
 //     reset); one timeout never removes a verified contact, but an
 //     unverified one leaves at its first failure; a failure of an RPC to
 //     another address than the table's (failedAt) does not count;
@@ -205,19 +205,19 @@ type addResult struct {
 	refused bool
 }
 
-// seen records that c answered one of our RPCs at c.Addr (it is verified),
+// addFound records that c answered one of our RPCs at c.Addr (it is verified),
 // following the add rules in the table documentation. It returns the head
 // to ping, if any (see addResult.head): while that ping is pending (at
 // most PendingTimeout), further newcomers for the bucket only go to the
 // replacement cache, so the head is pinged once, not once per newcomer.
-func (t *table) seen(c Contact) (pingHead *Contact) { return t.add(c, true).head }
+func (t *table) addFound(c Contact) (pingHead *Contact) { return t.add(c, true).head }
 
-// heard records that c sent us a request: it enters the buckets
+// addInbound records that c sent us a request: it enters the buckets
 // unverified (see the table documentation) unless it is there already.
-func (t *table) heard(c Contact) (pingHead *Contact) { return t.add(c, false).head }
+func (t *table) addInbound(c Contact) (pingHead *Contact) { return t.add(c, false).head }
 
-// add records c, verified if it answered one of our RPCs (see seen and
-// heard), and marks its bucket as updated.
+// add records c, verified if it answered one of our RPCs (see addFound
+// and addInbound), and marks its bucket as updated.
 func (t *table) add(c Contact, verified bool) addResult {
 	if c.ID == t.self {
 		return addResult{}
@@ -290,7 +290,7 @@ func (t *table) refreshEntry(b *kbucket, j int, c Contact, verified bool, now ti
 }
 
 // pingResult reports the outcome of pinging id, normally the head returned
-// by seen. If ok, the contact moves to the tail with its failure count
+// by add. If ok, the contact moves to the tail with its failure count
 // reset. If not, it is evicted and replaced by the most recently seen
 // entry of its bucket's replacement cache; with an empty cache the miss
 // counts as one failure instead (see failed). Either way the bucket's

@@ -47,16 +47,16 @@ func TestTableHeadPingOnce(t *testing.T) {
 			tab, _ := newRTTable(ID{}, tableConfig{K: k})
 			cs := farContacts(k + 3)
 			for _, c := range cs[:k] {
-				if h := tab.seen(c); h != nil {
+				if h := tab.addFound(c); h != nil {
 					t.Fatalf("ping requested before the bucket is full")
 				}
 			}
-			h := tab.seen(cs[k])
+			h := tab.addFound(cs[k])
 			if h == nil || *h != cs[0] {
 				t.Fatalf("first newcomer: head = %v, want %s", h, cs[0])
 			}
 			for _, c := range cs[k+1:] {
-				if h := tab.seen(c); h != nil {
+				if h := tab.addFound(c); h != nil {
 					t.Fatalf("head pinged again for %s", c)
 				}
 			}
@@ -82,11 +82,11 @@ func TestTableHeadPingOnce(t *testing.T) {
 			// The pending ping is cleared: the next newcomer pings the
 			// (possibly new) head once more.
 			next := rtContact(farID(1000))
-			h = tab.seen(next)
+			h = tab.addFound(next)
 			if h == nil || h.ID != tt.wantOrder(cs)[0].ID {
 				t.Fatalf("after result: head = %v, want %s", h, tt.wantOrder(cs)[0])
 			}
-			if h := tab.seen(rtContact(farID(1001))); h != nil {
+			if h := tab.addFound(rtContact(farID(1001))); h != nil {
 				t.Fatalf("pinged twice after result")
 			}
 		})
@@ -98,17 +98,17 @@ func TestTableHeadPingPendingTimeout(t *testing.T) {
 	tab, clk := newRTTable(ID{}, tableConfig{K: k, PendingTimeout: 10 * time.Second})
 	cs := farContacts(k + 3)
 	for _, c := range cs[:k] {
-		tab.seen(c)
+		tab.addFound(c)
 	}
-	if h := tab.seen(cs[k]); h == nil {
+	if h := tab.addFound(cs[k]); h == nil {
 		t.Fatal("no ping requested")
 	}
 	clk.Advance(9 * time.Second)
-	if h := tab.seen(cs[k+1]); h != nil {
+	if h := tab.addFound(cs[k+1]); h != nil {
 		t.Fatal("pinged again within PendingTimeout")
 	}
 	clk.Advance(time.Second)
-	if h := tab.seen(cs[k+2]); h == nil || h.ID != cs[0].ID {
+	if h := tab.addFound(cs[k+2]); h == nil || h.ID != cs[0].ID {
 		t.Fatalf("lost ping not retried: %v", h)
 	}
 }
@@ -120,7 +120,7 @@ func TestTableHeadPingClearedByOtherPaths(t *testing.T) {
 		clear    func(tab *table, head Contact)
 		wantHead int // index in cs of the head asked for next
 	}{
-		{"head seen", func(tab *table, h Contact) { tab.seen(h) }, 1},
+		{"head seen", func(tab *table, h Contact) { tab.addFound(h) }, 1},
 		{"head removed", func(tab *table, h Contact) { tab.remove(h.ID) }, 1},
 		{"head failed out", func(tab *table, h Contact) {
 			for range defaultMaxFailures {
@@ -133,21 +133,21 @@ func TestTableHeadPingClearedByOtherPaths(t *testing.T) {
 			tab, _ := newRTTable(ID{}, tableConfig{K: k})
 			cs := farContacts(k + 2)
 			for _, c := range cs[:k] {
-				tab.seen(c)
+				tab.addFound(c)
 			}
-			h := tab.seen(cs[k])
+			h := tab.addFound(cs[k])
 			if h == nil || h.ID != cs[0].ID {
 				t.Fatalf("head = %v", h)
 			}
 			tt.clear(tab, *h)
 			checkTable(t, tab)
-			h = tab.seen(cs[k+1])
+			h = tab.addFound(cs[k+1])
 			if h == nil || h.ID != cs[tt.wantHead].ID {
 				t.Fatalf("next head = %v, want %s", h, cs[tt.wantHead])
 			}
 			// A late result for the old head does not clear the new ping.
 			tab.pingResult(cs[0].ID, true)
-			if h := tab.seen(rtContact(farID(999))); h != nil {
+			if h := tab.addFound(rtContact(farID(999))); h != nil {
 				t.Fatalf("stale PingResult cleared the new pending ping")
 			}
 		})

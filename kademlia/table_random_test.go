@@ -43,7 +43,7 @@ func TestTableClosestMatchesBruteForce(t *testing.T) {
 					} else {
 						id = seededID(r)
 					}
-					tab.seen(rtContact(id))
+					tab.addFound(rtContact(id))
 				}
 				checkTable(t, tab)
 				all := tab.contacts()
@@ -95,7 +95,7 @@ func TestTableRandomOperations(t *testing.T) {
 		id := pick()
 		switch op := r.IntN(10); {
 		case op < 6:
-			if h := tab.seen(rtContact(id)); h != nil && r.IntN(4) != 0 {
+			if h := tab.addFound(rtContact(id)); h != nil && r.IntN(4) != 0 {
 				tab.pingResult(h.ID, r.IntN(2) == 0)
 			}
 		case op < 8:
@@ -119,7 +119,7 @@ func TestTableLonely(t *testing.T) {
 	// Fill enough to get several buckets at t0.
 	ids := []ID{{0x80}, {0x81}, {0x40}, {0x41}, {0x20}, {0x21}, {0x10}, {0x11}, {0x08}}
 	for _, id := range ids {
-		tab.seen(rtContact(id))
+		tab.addFound(rtContact(id))
 	}
 	checkTable(t, tab)
 	n := tab.numBuckets()
@@ -133,7 +133,7 @@ func TestTableLonely(t *testing.T) {
 	if got := tab.lonely(time.Hour); len(got) != n {
 		t.Fatalf("after 2h: %d lonely, want %d", len(got), n)
 	}
-	tab.seen(rtContact(ID{0x80, 1}))      // refreshes [0x80, 0xff]
+	tab.addFound(rtContact(ID{0x80, 1}))  // refreshes [0x80, 0xff]
 	tab.touch(ID{0x40, 0xaa})             // lookup in [0x40, 0x7f]
 	tab.pingResult(ids[4], true)          // answered head counts too
 	tab.pingResult(idFromUint64(3), true) // unknown id: no refresh
@@ -165,7 +165,7 @@ func TestTableConcurrent(t *testing.T) {
 			r := mrand.New(mrand.NewPCG(uint64(g), 99))
 			for range 300 {
 				id := seededID(r)
-				if h := tab.seen(rtContact(id)); h != nil {
+				if h := tab.addFound(rtContact(id)); h != nil {
 					tab.pingResult(h.ID, r.IntN(2) == 0)
 				}
 				tab.closest(id, 8, nil)
@@ -194,7 +194,7 @@ func TestTablePingResultOutsideBuckets(t *testing.T) {
 	}
 	cs := farContacts(k + 2)
 	for _, c := range cs {
-		tab.seen(c)
+		tab.addFound(c)
 	}
 	tests := []struct {
 		name     string

@@ -132,7 +132,7 @@ func checkTable(t testing.TB, tab *table) {
 // TestTableAddContact ports Python's TestRoutingTable.test_add_contact.
 func TestTableAddContact(t *testing.T) {
 	tab, _ := newRTTable(RandomID(), tableConfig{})
-	if head := tab.seen(rtContact(RandomID())); head != nil {
+	if head := tab.addFound(rtContact(RandomID())); head != nil {
 		t.Fatalf("Seen returned %v", head)
 	}
 	if tab.numBuckets() != 1 || tab.len() != 1 || len(tab.contacts()) != 1 {
@@ -144,7 +144,7 @@ func TestTableAddContact(t *testing.T) {
 func TestTableSeenIgnoresSelf(t *testing.T) {
 	self := RandomID()
 	tab, _ := newRTTable(self, tableConfig{})
-	if head := tab.seen(rtContact(self)); head != nil || tab.len() != 0 || !tab.isNew(self) {
+	if head := tab.addFound(rtContact(self)); head != nil || tab.len() != 0 || !tab.isNew(self) {
 		t.Fatalf("own id was added")
 	}
 }
@@ -157,7 +157,7 @@ func TestTableAddNode(t *testing.T) {
 	tab, _ := newRTTable(ID{}, tableConfig{K: k})
 	cs := farContacts(2 * k)
 	for _, c := range cs {
-		tab.seen(c)
+		tab.addFound(c)
 	}
 	checkTable(t, tab)
 	if tab.len() != k {
@@ -168,8 +168,8 @@ func TestTableAddNode(t *testing.T) {
 		t.Fatalf("entries %v repl %v", entries, repl)
 	}
 	// Seen again: to the tail, in order.
-	tab.seen(cs[0])
-	tab.seen(cs[3])
+	tab.addFound(cs[0])
+	tab.addFound(cs[3])
 	entries, _ = bucketIDs(tab, cs[0].ID)
 	want := append(contactIDs(cs[1:3]), contactIDs(cs[4:k])...)
 	want = append(want, cs[0].ID, cs[3].ID)
@@ -177,7 +177,7 @@ func TestTableAddNode(t *testing.T) {
 		t.Fatalf("after re-seeing: %v, want %v", entries, want)
 	}
 	// A replacement seen again moves to the most recent end, no duplicate.
-	tab.seen(cs[k])
+	tab.addFound(cs[k])
 	_, repl = bucketIDs(tab, cs[0].ID)
 	if want := append(contactIDs(cs[k+1:]), cs[k].ID); !slices.Equal(repl, want) {
 		t.Fatalf("replacements %v, want %v", repl, want)
@@ -193,8 +193,8 @@ func TestTableAddNode(t *testing.T) {
 func TestTableSeenKeepsAddressMoveChangesIt(t *testing.T) {
 	tab, _ := newRTTable(ID{}, tableConfig{})
 	c := rtContact(farID(1))
-	tab.seen(c)
-	tab.seen(rtContact(farID(2)))
+	tab.addFound(c)
+	tab.addFound(rtContact(farID(2)))
 	tab.failed(c.ID)
 	tab.failed(c.ID)
 	if n := failuresOf(tab, c.ID); n != 2 {
@@ -202,7 +202,7 @@ func TestTableSeenKeepsAddressMoveChangesIt(t *testing.T) {
 	}
 	moved := c
 	moved.Addr = netip.MustParseAddrPort("192.0.2.7:4000")
-	for _, add := range []func(Contact) *Contact{tab.seen, tab.heard} {
+	for _, add := range []func(Contact) *Contact{tab.addFound, tab.addInbound} {
 		add(moved)
 		if got, _ := tab.contains(c.ID); got.Addr != c.Addr {
 			t.Fatalf("seen from another address moved the contact to %v", got.Addr)
@@ -235,7 +235,7 @@ func TestTableRemoveNode(t *testing.T) {
 	tab, _ := newRTTable(ID{}, tableConfig{K: k})
 	nodes := farContacts(10)
 	for _, c := range nodes {
-		tab.seen(c)
+		tab.addFound(c)
 	}
 	probe := nodes[0].ID
 	expect := func(entries, repl []Contact) {
@@ -286,7 +286,7 @@ func TestTableReplacementFactor(t *testing.T) {
 	tab, _ := newRTTable(ID{}, tableConfig{K: k, ReplacementFactor: factor})
 	nodes := farContacts(10)
 	for _, c := range nodes {
-		tab.seen(c)
+		tab.addFound(c)
 	}
 	_, repl := bucketIDs(tab, nodes[0].ID)
 	if len(repl) != k*factor || !slices.Equal(repl, contactIDs(nodes[k+1:])) {
@@ -327,7 +327,7 @@ func TestTableSplitRule(t *testing.T) {
 			cs := farContacts(k + 1)
 			var heads []*Contact
 			for _, c := range cs {
-				heads = append(heads, tab.seen(c))
+				heads = append(heads, tab.addFound(c))
 			}
 			checkTable(t, tab)
 			if got := tab.ranges(); !slices.Equal(got, tt.want) {
@@ -350,7 +350,7 @@ func TestTableSplitRule(t *testing.T) {
 		tab, _ := newRTTable(self, tableConfig{K: 2, B: 5})
 		near := []ID{idFromUint64(1), idFromUint64(2), idFromUint64(3), idFromUint64(4), {0x00, 0x01}}
 		for _, id := range near {
-			if h := tab.seen(rtContact(id)); h != nil {
+			if h := tab.addFound(rtContact(id)); h != nil {
 				t.Fatalf("Seen(%s) asked to ping %s", id, h)
 			}
 		}
@@ -377,7 +377,7 @@ func TestTableFailureCounting(t *testing.T) {
 			tab, _ := newRTTable(ID{}, tableConfig{K: k, MaxFailures: maxF})
 			cs := farContacts(k + 1) // one replacement
 			for _, c := range cs {
-				tab.seen(c)
+				tab.addFound(c)
 			}
 			victim := cs[1]
 			for i := 1; i < want; i++ {
@@ -389,7 +389,7 @@ func TestTableFailureCounting(t *testing.T) {
 				}
 			}
 			if want > 1 {
-				tab.seen(victim) // answered: count reset
+				tab.addFound(victim) // answered: count reset
 				if got := failuresOf(tab, victim.ID); got != 0 {
 					t.Fatalf("failures after Seen = %d", got)
 				}
@@ -420,7 +420,7 @@ func TestTableIsNewAndContains(t *testing.T) {
 	tab, _ := newRTTable(ID{}, tableConfig{K: 2})
 	cs := farContacts(3)
 	for _, c := range cs {
-		tab.seen(c)
+		tab.addFound(c)
 	}
 	tests := []struct {
 		name   string
@@ -455,7 +455,7 @@ func TestTableTraversalOrder(t *testing.T) {
 	for i := range uint64(10) {
 		c := rtContact(idFromUint64(i))
 		cs = append(cs, c)
-		tab.seen(c)
+		tab.addFound(c)
 	}
 	checkTable(t, tab)
 	if tab.len() != 10 {

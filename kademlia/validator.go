@@ -5,31 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 )
 
-// Validator checks the values of one namespace and chooses the best of
-// several, as libp2p's record.Validator. A namespaced value (EnvelopeValue)
-// names its namespace; Config.Validators maps namespaces to validators.
-// A Go node calls Validate on every such value it is asked to store (its
-// own Set too) and on every one a lookup returns, and Select to decide
-// whether a value replaces the one it holds and which of the copies a
-// lookup found wins. Values without a namespace (or of a namespace with no
-// validator) are plain: stored and chosen as Python's kademlia does.
-//
-// Signed records (RecordNamespace) are the validator registered by
-// default. Implementations must be safe for concurrent use and must not
-// keep body or bodies.
+// Validator checks the values of one namespace (EnvelopeValue) and
+// chooses among them, as libp2p's record.Validator (see
+// Config.Validators); values of no validator's namespace are plain, as in
+// Python. Implementations must be safe for concurrent use and must not keep
+// body or bodies.
 type Validator interface {
-	// Validate returns an error when body (the envelope's body, after the
-	// namespace) is not a valid value to store under key.
+	// Validate returns an error when body (after the namespace) is not a
+	// valid value to store under key.
 	Validate(key ID, body []byte) error
-	// Select returns the index of the best of bodies, all valid values of
-	// key. Stores that would replace a value by a lesser one are refused
-	// (ErrStaleRecord); among equals (index 0 is the one held), the held
-	// one stays.
+	// Select returns the index of the best of bodies, all valid; a store
+	// that would replace a value by a lesser one is refused (ErrStaleRecord),
+	// and among equals the held one (index 0) stays.
 	Select(key ID, bodies [][]byte) (int, error)
 }
 
@@ -120,9 +111,8 @@ func refusal(ns string, err error) error {
 	return fmt.Errorf("%w: namespace %q: %w", ErrBadRecord, ns, err)
 }
 
-// refusals are the errors a Go holder refuses a store with, in the order
-// a writer looks for them in an error reply (ErrBadRecord's text is a
-// prefix of ErrBadSignature's).
+// refusals are the errors a Go holder refuses a store with, the more
+// specific first (an ErrBadSignature is a bad record too).
 var refusals = []error{ErrSeqConflict, ErrStaleRecord, ErrBadSignature, ErrBadRecord}
 
 // isRefusal reports whether err is one of the refusals.
@@ -133,16 +123,6 @@ func isRefusal(err error) bool {
 		}
 	}
 	return false
-}
-
-// refusalIn returns the refusal an error reply's message names, or nil.
-func refusalIn(msg string) error {
-	for _, s := range refusals {
-		if strings.Contains(msg, s.Error()) {
-			return s
-		}
-	}
-	return nil
 }
 
 // canonical returns a validated value as it is stored: without a
@@ -218,7 +198,7 @@ func (n *Node) putChecked(key ID, v Value, opts PutOptions) error {
 // (storeQuota). A signed record older than one stored here before (even
 // if that one has expired since) is refused (seqFloors).
 func (n *Node) putFrom(src netip.AddrPort, key ID, v Value, opts PutOptions) error {
-	g := n.cfg.guard
+	g := n.guard
 	defer g.lock(key).Unlock()
 	held, _, err := n.storage.Get(key)
 	if err != nil {
@@ -269,7 +249,7 @@ func (n *Node) admissible(key ID, v Value) error {
 	if err != nil {
 		return nil // the store itself will tell
 	}
-	g := n.cfg.guard
+	g := n.guard
 	nv, err := g.admit(key, v, held)
 	if err != nil {
 		return err

@@ -141,8 +141,8 @@ func TestValidatorConfig(t *testing.T) {
 	if _, err := (Config{Validators: map[string]Validator{"bad name": counterValidator{}}}).withDefaults(); !errors.Is(err, ErrBadConfig) {
 		t.Errorf("bad namespace: %v", err)
 	}
-	if _, err := (Config{Quorum: MaxK + 1}).withDefaults(); !errors.Is(err, ErrBadConfig) {
-		t.Errorf("Quorum over MaxK: %v", err)
+	if _, err := (Config{Quorum: maxK + 1}).withDefaults(); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("Quorum over maxK: %v", err)
 	}
 }
 
@@ -182,6 +182,10 @@ func TestValidatorHolderRefuses(t *testing.T) {
 			var rerr *rpcudp.RemoteError
 			if !errors.As(err, &rerr) {
 				t.Errorf("store = %v, want an error reply", err)
+			} else if rerr.Code < 100 || rerr.Code > 199 {
+				// The sentinel crossed the wire by its code (issue 19),
+				// not by the message's text.
+				t.Errorf("error reply code %d, want kademlia's (100-199)", rerr.Code)
 			}
 			if after, _, _ := holder.storage.Get(tt.key); !after.Equal(before) {
 				t.Errorf("holder now has %#v, had %#v", after, before)
@@ -257,7 +261,7 @@ func TestValidatorAppNamespace(t *testing.T) {
 	if err := nodes[2].Set(ctx, "hits", counterValue(t, 2)); !errors.Is(err, ErrStaleRecord) {
 		t.Errorf("lesser counter: %v, want ErrStaleRecord", err)
 	}
-	v, found, err := nodes[3].GetWith(ctx, "hits", GetOptions{SkipLocal: true, Quorum: 3})
+	v, found, err := nodes[3].Get(ctx, "hits", GetOptions{SkipLocal: true, Quorum: 3})
 	if err != nil || !found || !v.Equal(counterValue(t, 4)) {
 		t.Errorf("Get = %v, %v, %v; want counter 4", v, found, err)
 	}

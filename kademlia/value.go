@@ -14,19 +14,15 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// ErrValueType reports a value whose type cannot be stored in the DHT.
-// Python's kademlia accepts only str, bytes, int, float and bool values, so
-// those are the only types a Value may hold.
+// ErrValueType: a value or key of a type Python's kademlia does not take
+// (it takes str, bytes, int, float and bool).
 var ErrValueType = errors.New("kademlia: unsupported value type")
 
-// Value is one DHT value held as its msgpack encoding, exactly as Python's
-// u-msgpack-python packs it. Keeping the encoding (rather than a decoded Go
-// value) means every value round-trips to the same Python type: str stays
-// str, bytes stays bytes, int stays int, float stays float and bool stays
-// bool.
-//
-// A Value is immutable; the zero Value holds nothing and is invalid for
-// storage and encoding. Values are compared with Equal, not ==.
+// Value is one DHT value held as its msgpack encoding, as Python's
+// u-msgpack-python packs it, so every value round-trips to the same Python
+// type. A Value is immutable; compare Values with Equal. The zero Value
+// holds nothing and cannot be stored. A Value marshals and unmarshals with
+// msgpack as the value it holds (a nil unmarshals to the zero Value).
 type Value struct {
 	raw []byte
 }
@@ -38,15 +34,10 @@ var (
 	_ msgpack.CustomDecoder = (*Value)(nil)
 )
 
-// EncodeValue converts v into a Value. Accepted types are string (valid
-// UTF-8), []byte, every Go integer kind, float64, float32 (widened to
-// float64, as Python has only double floats) and bool. Any other type,
+// EncodeValue converts v into a Value: string (valid UTF-8), []byte, any
+// integer kind, float64, float32 (widened: Python has only doubles) or bool,
+// encoded as u-msgpack-python does, byte for byte. Any other type,
 // including nil, returns an error wrapping ErrValueType.
-//
-// The encoding matches u-msgpack-python byte for byte: non-negative integers
-// use positive fixint or the uint family, negative integers negative fixint
-// or the int family, each in the smallest width; floats are float64 (0xcb);
-// strings use fixstr/str8/str16/str32 and bytes bin8/bin16/bin32.
 func EncodeValue(v any) (Value, error) {
 	var b []byte
 	switch x := v.(type) {
@@ -108,7 +99,7 @@ func EncodeValue(v any) (Value, error) {
 	return Value{raw: b}, nil
 }
 
-// ValueFromMsgpack validates raw as exactly one msgpack value of an allowed
+// valueFromMsgpack validates raw as exactly one msgpack value of an allowed
 // type (str, bin, int or uint of any width, float32/float64, bool) and
 // returns it as a Value. nil, arrays, maps, extension types, invalid UTF-8
 // strings, truncated input and trailing bytes are rejected with an error
@@ -118,7 +109,7 @@ func EncodeValue(v any) (Value, error) {
 // forwards the value (smallest integer width, float64), so a value received
 // from any peer is stored and forwarded exactly as a Python node would. raw
 // is not retained.
-func ValueFromMsgpack(raw []byte) (Value, error) {
+func valueFromMsgpack(raw []byte) (Value, error) {
 	v, rest, err := decodeScalar(raw)
 	if err != nil {
 		return Value{}, err
@@ -129,30 +120,28 @@ func ValueFromMsgpack(raw []byte) (Value, error) {
 	return EncodeValue(v)
 }
 
-// Raw returns a copy of the msgpack encoding of v (nil for the zero Value).
-func (v Value) Raw() []byte {
+// encoded returns a copy of the msgpack encoding of v (nil for the zero Value).
+func (v Value) encoded() []byte {
 	if v.raw == nil {
 		return nil
 	}
 	return bytes.Clone(v.raw)
 }
 
-// Len returns the size in bytes of the msgpack encoding of v; storage bounds
-// are accounted in these bytes.
+// Len returns the size of v's msgpack encoding (what storage bounds count).
 func (v Value) Len() int { return len(v.raw) }
 
 // IsZero reports whether v is the zero Value, which holds nothing.
 func (v Value) IsZero() bool { return v.raw == nil }
 
-// Equal reports whether v and o hold the same value with the same type.
-// An int and a float of equal magnitude are different values, as in Python
-// DHT storage.
+// Equal reports whether v and o hold the same value of the same type (an
+// int is not a float of equal magnitude, as in Python).
 func (v Value) Equal(o Value) bool {
 	return (v.raw == nil) == (o.raw == nil) && bytes.Equal(v.raw, o.raw)
 }
 
-// Interface decodes v into a Go value: string, []byte, int64 (uint64 only
-// for integers above math.MaxInt64), float64 or bool.
+// Interface decodes v: string, []byte, int64 (uint64 above MaxInt64),
+// float64 or bool.
 func (v Value) Interface() (any, error) {
 	if v.raw == nil {
 		return nil, fmt.Errorf("%w: zero Value", ErrValueType)
@@ -167,10 +156,9 @@ func (v Value) Interface() (any, error) {
 	return x, nil
 }
 
-// String formats v the way Python's print() shows the decoded value: a str
-// bare, bytes as a b'...' literal, integers in decimal, floats as Python's
-// repr (3.25, 1.0, 1e+16, inf, nan) and bools as True or False. The zero
-// Value prints as None.
+// String formats v as Python's print() shows it: str bare, bytes as
+// b'...', floats as Python's repr, bools as True or False, the zero Value as
+// None.
 func (v Value) String() string {
 	if v.raw == nil {
 		return "None"
@@ -199,13 +187,13 @@ func (v Value) String() string {
 	return fmt.Sprintf("<invalid value %x>", v.raw)
 }
 
-// GoString implements fmt.GoStringer for %#v debugging output.
+// GoString implements fmt.GoStringer.
 func (v Value) GoString() string {
 	return fmt.Sprintf("kademlia.Value{%x}", v.raw)
 }
 
-// EncodeMsgpack implements msgpack.CustomEncoder by writing the stored
-// encoding verbatim. Encoding the zero Value is an error.
+// EncodeMsgpack implements msgpack.CustomEncoder (the zero Value is an
+// error).
 func (v Value) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if v.raw == nil {
 		return fmt.Errorf("%w: cannot encode the zero Value", ErrValueType)
@@ -213,18 +201,14 @@ func (v Value) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return enc.Encode(msgpack.RawMessage(v.raw))
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder: it reads exactly one
-// msgpack value and validates it as ValueFromMsgpack does.
-//
-// Note that the msgpack library handles a msgpack nil itself, without
-// calling DecodeMsgpack, and leaves the zero Value: callers decoding a peer's
-// value must check IsZero (Storage.Put rejects the zero Value).
+// DecodeMsgpack implements msgpack.CustomDecoder: it reads one value of a
+// type EncodeValue accepts (else an error wrapping ErrValueType).
 func (v *Value) DecodeMsgpack(dec *msgpack.Decoder) error {
 	raw, err := dec.DecodeRaw()
 	if err != nil {
 		return fmt.Errorf("kademlia: decoding value: %w", err)
 	}
-	nv, err := ValueFromMsgpack(raw)
+	nv, err := valueFromMsgpack(raw)
 	if err != nil {
 		return err
 	}
@@ -306,10 +290,8 @@ const (
 	maxNamespaceLen = 32
 )
 
-// EnvelopeValue returns body as a value of namespace: one msgpack bin
-// holding the envelope header and body (PROTOCOL.md), which Python nodes
-// store as any bytes and Go nodes check with the namespace's Validator
-// (Config.Validators). namespace is 1 to 32 printable ASCII characters.
+// EnvelopeValue returns body as a value of namespace (1 to 32 printable
+// ASCII characters), checked at Go nodes by its Validator (PROTOCOL.md).
 func EnvelopeValue(namespace string, body []byte) (Value, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return Value{}, err
@@ -340,9 +322,8 @@ func checkNamespace(ns string) error {
 	return nil
 }
 
-// Envelope returns the namespace and body of a namespaced value (one made
-// by EnvelopeValue or Record.Encode); ok is false for any other value.
-// body shares v's memory: do not modify it.
+// Envelope returns the namespace and body of a namespaced value (ok false
+// for any other); body shares v's memory.
 func (v Value) Envelope() (namespace string, body []byte, ok bool) {
 	ns, body, err := v.envelope()
 	return ns, body, err == nil && ns != ""

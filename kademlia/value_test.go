@@ -90,19 +90,19 @@ func TestValueEncodeExactBytes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := mustValue(t, tt.in)
-			if got := hex.EncodeToString(v.Raw()); got != tt.want {
+			if got := hex.EncodeToString(v.encoded()); got != tt.want {
 				t.Fatalf("EncodeValue(%v) = %s, want %s", tt.in, got, tt.want)
 			}
 			if v.Len() != len(tt.want)/2 {
 				t.Fatalf("Len = %d, want %d", v.Len(), len(tt.want)/2)
 			}
 			// Canonical encodings survive validation unchanged.
-			back, err := ValueFromMsgpack(v.Raw())
+			back, err := valueFromMsgpack(v.encoded())
 			if err != nil {
-				t.Fatalf("ValueFromMsgpack: %v", err)
+				t.Fatalf("valueFromMsgpack: %v", err)
 			}
 			if !back.Equal(v) {
-				t.Fatalf("ValueFromMsgpack changed %x to %x", v.Raw(), back.Raw())
+				t.Fatalf("valueFromMsgpack changed %x to %x", v.encoded(), back.encoded())
 			}
 		})
 	}
@@ -199,10 +199,10 @@ func TestValueFromMsgpack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := mustHex(t, tt.in)
-			v, err := ValueFromMsgpack(in)
+			v, err := valueFromMsgpack(in)
 			if tt.want == "" {
 				if !errors.Is(err, ErrValueType) {
-					t.Fatalf("ValueFromMsgpack(%s) error = %v, want ErrValueType", tt.in, err)
+					t.Fatalf("valueFromMsgpack(%s) error = %v, want ErrValueType", tt.in, err)
 				}
 				if !strings.Contains(err.Error(), tt.errText) {
 					t.Fatalf("error %q does not mention %q", err, tt.errText)
@@ -210,16 +210,16 @@ func TestValueFromMsgpack(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("ValueFromMsgpack(%s): %v", tt.in, err)
+				t.Fatalf("valueFromMsgpack(%s): %v", tt.in, err)
 			}
-			if got := hex.EncodeToString(v.Raw()); got != tt.want {
-				t.Fatalf("ValueFromMsgpack(%s) = %s, want %s", tt.in, got, tt.want)
+			if got := hex.EncodeToString(v.encoded()); got != tt.want {
+				t.Fatalf("valueFromMsgpack(%s) = %s, want %s", tt.in, got, tt.want)
 			}
 			// The input buffer is not retained.
 			for i := range in {
 				in[i] = 0xc0
 			}
-			if got := hex.EncodeToString(v.Raw()); got != tt.want {
+			if got := hex.EncodeToString(v.encoded()); got != tt.want {
 				t.Fatalf("value aliases the input buffer: %s", got)
 			}
 		})
@@ -334,7 +334,7 @@ func TestValueEqual(t *testing.T) {
 		t.Fatal("empty str vs empty bytes")
 	}
 	// Raw returns a copy.
-	r := a.Raw()
+	r := a.encoded()
 	r[0] = 0x7f
 	if !a.Equal(mustValue(t, 1)) {
 		t.Fatal("Raw must return a copy")
@@ -409,7 +409,7 @@ func TestValueMsgpackArgs(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !dv.Equal(v) {
-				t.Fatalf("decoded %x, want %x", dv.Raw(), v.Raw())
+				t.Fatalf("decoded %x, want %x", dv.encoded(), v.encoded())
 			}
 
 			// Decode into an as_array struct holding a Value field.
@@ -424,7 +424,7 @@ func TestValueMsgpackArgs(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !sa.Value.Equal(v) || !bytes.Equal(sa.Key, key) {
-				t.Fatalf("struct decode: %x", sa.Value.Raw())
+				t.Fatalf("struct decode: %x", sa.Value.encoded())
 			}
 
 			// Generic decoding to []any, then EncodeValue, gives the same Value.
@@ -437,7 +437,7 @@ func TestValueMsgpackArgs(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !gv.Equal(v) {
-				t.Fatalf("generic decode re-encoded to %x, want %x", gv.Raw(), v.Raw())
+				t.Fatalf("generic decode re-encoded to %x, want %x", gv.encoded(), v.encoded())
 			}
 		})
 	}
@@ -478,7 +478,7 @@ func FuzzValueFromMsgpack(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		v, err := ValueFromMsgpack(raw)
+		v, err := valueFromMsgpack(raw)
 		if err != nil {
 			if !errors.Is(err, ErrValueType) {
 				t.Fatalf("error %v does not wrap ErrValueType", err)
@@ -489,9 +489,9 @@ func FuzzValueFromMsgpack(f *testing.F) {
 			return
 		}
 		// Canonical form is a fixed point.
-		again, err := ValueFromMsgpack(v.Raw())
+		again, err := valueFromMsgpack(v.encoded())
 		if err != nil || !again.Equal(v) {
-			t.Fatalf("canonical %x not stable: %x, %v", v.Raw(), again.Raw(), err)
+			t.Fatalf("canonical %x not stable: %x, %v", v.encoded(), again.encoded(), err)
 		}
 		x, err := v.Interface()
 		if err != nil {
@@ -499,7 +499,7 @@ func FuzzValueFromMsgpack(f *testing.F) {
 		}
 		re, err := EncodeValue(x)
 		if err != nil || !re.Equal(v) {
-			t.Fatalf("EncodeValue(Interface()) = %x, %v; want %x", re.Raw(), err, v.Raw())
+			t.Fatalf("EncodeValue(Interface()) = %x, %v; want %x", re.encoded(), err, v.encoded())
 		}
 		_ = v.String()
 		// Round trip through the msgpack CustomEncoder/CustomDecoder.

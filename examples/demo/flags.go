@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
-
-	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
 // config sets up a demo run. Zero fields take the defaults of the flags.
@@ -51,7 +49,7 @@ func (c config) withDefaults() config {
 		c.K = 5
 	}
 	if c.Alpha <= 0 {
-		c.Alpha = kademlia.DefaultAlpha
+		c.Alpha = 3
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
@@ -76,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.GetsPerKey, "gets-per-key", 0, "Gets per key from a random sample of nodes (0: every other node)")
 	fs.BoolVar(&cfg.IPv6, "6", false, "run on [::1] instead of 127.0.0.1")
 	fs.IntVar(&cfg.K, "k", 5, "Kademlia k: bucket size, and how many nodes store each key")
-	fs.IntVar(&cfg.Alpha, "alpha", kademlia.DefaultAlpha, "Kademlia alpha: RPCs a lookup keeps in flight")
+	fs.IntVar(&cfg.Alpha, "alpha", 3, "Kademlia alpha: RPCs a lookup keeps in flight")
 	fs.DurationVar(&cfg.RPCTimeout, "rpc-timeout", 2*time.Second, "per-RPC timeout")
 	fs.DurationVar(&cfg.Timeout, "timeout", 60*time.Second, "bound on the whole run")
 	fs.IntVar(&cfg.Parallel, "parallel", 16, "Gets in flight at once")

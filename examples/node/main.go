@@ -27,7 +27,8 @@ func main() {
 
 // run is the whole command: args exclude the program name. It serves until
 // ctx is done and returns the exit code. started, if not nil, is called
-// with the node and its storage once it listens and has bootstrapped.
+// with the node and its -db storage (nil without -db) once it listens and
+// has bootstrapped.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, started func(*kademlia.Node, kademlia.Storage)) int {
 	o, err := parseArgs(args, stderr)
 	if err != nil {
@@ -37,12 +38,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 		return fail(stderr, exitUsage, err)
 	}
 	log := o.logger(stderr)
-	cfg := kademlia.Config{Logger: log, Storage: kademlia.NewMemoryStorage(kademlia.StorageConfig{})}
+	cfg := kademlia.Config{Logger: log}
 	boot, code := configure(ctx, o, &cfg, log, stderr)
 	if code != exitOK {
 		return code
 	}
-	defer cfg.Storage.Close()
+	if cfg.Storage != nil {
+		defer cfg.Storage.Close()
+	}
 	node, err := kademlia.Listen(ctx, o.listen, cfg)
 	if err != nil {
 		return fail(stderr, exitFail, err)
@@ -63,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 			// Keep serving, as Python's node does: others may join us.
 			log.Warn("bootstrap found no node; serving alone until contacted", "from", boot, "err", err)
 		default:
-			fmt.Fprintf(stdout, "bootstrapped: %d contacts known\n", node.Table().Len())
+			fmt.Fprintf(stdout, "bootstrapped: %d contacts known\n", len(node.Table().Contacts()))
 		}
 	}
 	if started != nil {
@@ -73,7 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, started f
 		// Saves every -save-every and once more on Close; while the node
 		// knows no neighbor it keeps those already in the file, so that
 		// good neighbors are never overwritten with none.
-		node.SaveStateRegularly(o.state, o.saveEvery)
+		if err := node.SaveState(o.state, o.saveEvery); err != nil {
+			log.Warn("saving state", "err", err)
+		}
 	}
 
 	<-ctx.Done()

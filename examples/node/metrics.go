@@ -34,6 +34,7 @@ var _ prometheus.Collector = (*nodeCollector)(nil)
 // nodeCollector turns a node's Metrics into Prometheus metrics.
 type nodeCollector struct {
 	metrics func() kademlia.Metrics
+	table   func() kademlia.TableSnapshot
 
 	datagrams, sendErrors, calls, retransmits, requests, cacheHits, errorReplies *prometheus.Desc
 	drops, pending, running                                                      *prometheus.Desc
@@ -45,9 +46,10 @@ type nodeCollector struct {
 	lookupCopies, storesRefused                                                  *prometheus.Desc
 }
 
-func newNodeCollector(metrics func() kademlia.Metrics) *nodeCollector {
+func newNodeCollector(metrics func() kademlia.Metrics, table func() kademlia.TableSnapshot) *nodeCollector {
 	return &nodeCollector{
 		metrics:            metrics,
+		table:              table,
 		datagrams:          desc("datagrams_total", "UDP datagrams read and written.", "direction"),
 		sendErrors:         desc("send_errors_total", "Datagram writes the socket refused."),
 		calls:              desc("calls_total", "RPCs this node made, by outcome.", "outcome"),
@@ -164,11 +166,11 @@ func (c *nodeCollector) collectRPC(ch chan<- prometheus.Metric, s rpcudp.Stats) 
 
 func (c *nodeCollector) collectTable(ch chan<- prometheus.Metric, m kademlia.Metrics) {
 	total := 0
-	for i, b := range m.Buckets {
+	for i, b := range c.table().Buckets {
 		idx, depth := strconv.Itoa(i), strconv.Itoa(b.Depth)
-		gauge(ch, c.bucketContacts, float64(b.Contacts), idx, depth)
+		gauge(ch, c.bucketContacts, float64(len(b.Contacts)), idx, depth)
 		gauge(ch, c.bucketReplacements, float64(b.Replacements), idx, depth)
-		total += b.Contacts
+		total += len(b.Contacts)
 	}
 	gauge(ch, c.tableContacts, float64(total))
 	gauge(ch, c.storedKeys, float64(m.StoredKeys))
@@ -200,7 +202,7 @@ func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h kademlia.Histo
 // that waits for the server to stop.
 func serveMetrics(ctx context.Context, addr string, node *kademlia.Node, log *slog.Logger) (net.Addr, func(), error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newNodeCollector(node.Metrics)); err != nil {
+	if err := reg.Register(newNodeCollector(node.Metrics, node.Table)); err != nil {
 		return nil, nil, err
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
@@ -237,7 +239,7 @@ func serveMetrics(ctx context.Context, addr string, node *kademlia.Node, log *sl
 func startServices(ctx context.Context, o options, node *kademlia.Node, log *slog.Logger, stdout, stderr io.Writer) (func(), int) {
 	if o.state != "" {
 		if _, err := os.Stat(o.state); errors.Is(err, fs.ErrNotExist) {
-			if err := node.SaveState(o.state); err != nil {
+			if err := node.SaveState(o.state, 0); err != nil {
 				return nil, fail(stderr, exitFail, err)
 			}
 		}

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rpcudp/go-rpcudp/kademlia"
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
@@ -182,7 +181,7 @@ func TestCallSigned(t *testing.T) {
 	}
 	join, servers := startSignedService(t, "svc", 1, priv)
 	keyFile := filepath.Join(t.TempDir(), "svc.key")
-	if err := os.WriteFile(keyFile, kademlia.MarshalPrivateKey(priv), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, marshalPrivateKey(priv), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	owner := hex.EncodeToString(priv.Public().(ed25519.PublicKey))

@@ -10,8 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"time"
-
-	"github.com/rpcudp/go-rpcudp/kademlia"
 )
 
 const usage = `usage:
@@ -48,18 +46,18 @@ func (c *common) registryConfig(log *slog.Logger, create bool) (registryOptions,
 	var err error
 	switch {
 	case c.key != "" && create:
-		cfg.key, _, err = kademlia.LoadOrCreateKey(c.key)
+		cfg.key, _, err = loadOrCreateKey(c.key)
 	case c.key != "":
 		var text []byte
 		if text, err = os.ReadFile(c.key); err == nil {
-			cfg.key, err = kademlia.ParsePrivateKey(text)
+			cfg.key, err = parsePrivateKey(text)
 		}
 	}
 	if err != nil {
 		return cfg, fmt.Errorf("-key: %w", err)
 	}
 	if c.owner != "" {
-		if cfg.owner, err = kademlia.ParsePublicKey(c.owner); err != nil {
+		if cfg.owner, err = parsePublicKey(c.owner); err != nil {
 			return cfg, fmt.Errorf("-owner: %w", err)
 		}
 	}

@@ -116,7 +116,7 @@ type mapDHT struct {
 
 func newMapDHT() *mapDHT { return &mapDHT{m: map[kademlia.ID]kademlia.Record{}} }
 
-func (d *mapDHT) GetRecord(_ context.Context, pub ed25519.PublicKey, salt []byte, _ kademlia.GetOptions) (kademlia.Record, bool, error) {
+func (d *mapDHT) GetRecord(_ context.Context, pub ed25519.PublicKey, salt []byte, _ ...kademlia.GetOptions) (kademlia.Record, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail {
@@ -126,11 +126,15 @@ func (d *mapDHT) GetRecord(_ context.Context, pub ed25519.PublicKey, salt []byte
 	return r, ok, nil
 }
 
-func (d *mapDHT) PutRecord(_ context.Context, priv ed25519.PrivateKey, salt, value []byte, o kademlia.PutRecordOptions) (kademlia.Record, error) {
+func (d *mapDHT) PutRecord(_ context.Context, priv ed25519.PrivateKey, salt, value []byte, opts ...kademlia.PutRecordOptions) (kademlia.Record, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail {
 		return kademlia.Record{}, errors.New("network down")
+	}
+	var o kademlia.PutRecordOptions
+	if len(opts) > 0 {
+		o = opts[0]
 	}
 	key := kademlia.RecordKey(priv.Public().(ed25519.PublicKey), salt)
 	held := d.m[key]

@@ -32,8 +32,8 @@ var (
 // recordStore is the part of *kademlia.Node the registry uses.
 type recordStore interface {
 	// GetRecord is called with SkipLocal: a slot is read from the network.
-	GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, o kademlia.GetOptions) (kademlia.Record, bool, error)
-	PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, o kademlia.PutRecordOptions) (kademlia.Record, error)
+	GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, o ...kademlia.GetOptions) (kademlia.Record, bool, error)
+	PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, o ...kademlia.PutRecordOptions) (kademlia.Record, error)
 }
 
 // registryOptions tunes a registry. Zero fields take the defaults.

@@ -37,7 +37,7 @@ func send(t *testing.T, f *kademlia.Node, key kademlia.ID, r kademlia.Record) er
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f.SetDigest(testCtx(t), key, v)
+	return f.Set(testCtx(t), key, v)
 }
 
 // TestSignedAnnouncements: a service announced under its owner's key

@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // loadKey reads the ed25519 key in path, creating it (mode 0600) when
 // missing; it reports errors on stderr.
 func loadKey(path string, stderr io.Writer) (ed25519.PrivateKey, error) {
-	priv, created, err := kademlia.LoadOrCreateKey(path)
+	priv, created, err := loadOrCreateKey(path)
 	if err != nil {
 		fmt.Fprintln(stderr, "set:", err)
 		return nil, err

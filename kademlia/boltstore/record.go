@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
+	"github.com/vmihailenco/msgpack/v5"
 	"go.etcd.io/bbolt"
 )
 
@@ -45,7 +46,7 @@ type record struct {
 }
 
 func encodeRecord(m kademlia.Meta, v kademlia.Value) []byte {
-	raw := v.Raw()
+	raw, _ := msgpack.Marshal(v) // Put refused the zero Value, the only one that fails
 	b := make([]byte, recordHeader, recordHeader+len(raw))
 	b[0] = recordVersion
 	if m.Original {
@@ -81,7 +82,7 @@ func readItem(k, b []byte) (kademlia.StoredItem, record, error) {
 	if err != nil {
 		return kademlia.StoredItem{}, r, fmt.Errorf("corrupt item %x: %w", k, err)
 	}
-	v, err := kademlia.ValueFromMsgpack(r.raw)
+	v, err := decodeValue(r.raw)
 	if err != nil {
 		return kademlia.StoredItem{}, r, fmt.Errorf("corrupt item %x: %w", k, err)
 	}
@@ -153,4 +154,18 @@ func sortItems(items []kademlia.StoredItem) {
 		}
 		return bytes.Compare(a.Key[:], b.Key[:])
 	})
+}
+
+// decodeValue reads raw as exactly one valid value (Value.DecodeMsgpack's
+// check; a msgpack nil or trailing bytes are corrupt too).
+func decodeValue(raw []byte) (kademlia.Value, error) {
+	var v kademlia.Value
+	rd := bytes.NewReader(raw)
+	if err := msgpack.NewDecoder(rd).Decode(&v); err != nil {
+		return v, err
+	}
+	if v.IsZero() || rd.Len() != 0 {
+		return kademlia.Value{}, fmt.Errorf("%w: not exactly one value", kademlia.ErrValueType)
+	}
+	return v, nil
 }

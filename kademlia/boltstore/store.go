@@ -1,6 +1,6 @@
 // Package boltstore is a persistent kademlia.Storage on a bbolt database
 // file. It lives apart from package kademlia so that a program using only
-// kademlia.MemoryStorage does not pull bbolt in.
+// the in-memory default storage does not pull bbolt in.
 //
 //	st, err := boltstore.Open("dht.db", kademlia.StorageConfig{})
 //	defer st.Close()
@@ -55,7 +55,7 @@ var _ kademlia.Storage = (*Store)(nil)
 // are purged and the item count and byte total are computed at open;
 // existing items beyond smaller bounds are kept but block further growth.
 func Open(path string, cfg kademlia.StorageConfig) (s *Store, err error) {
-	cfg = cfg.WithDefaults()
+	cfg = withDefaults(cfg)
 	db, err := openBolt(path)
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {
@@ -152,8 +152,8 @@ type putResult struct {
 
 // Put implements kademlia.Storage.
 func (s *Store) Put(key kademlia.ID, v kademlia.Value, opts kademlia.PutOptions) error {
-	if _, err := s.cfg.NewMeta(s.cfg.Now(), v, opts, nil); err != nil {
-		return err // the zero Value or a negative TTL
+	if err := checkPut(v, opts); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -199,16 +199,13 @@ func (s *Store) putTx(tx *bbolt.Tx, key kademlia.ID, v kademlia.Value, opts kade
 		res.count--
 		res.bytes -= r.size()
 	}
-	if res.full = s.cfg.CheckBounds(res.count, res.bytes, key, size); res.full != nil {
+	if res.full = s.full(res.count, res.bytes, key, size); res.full != nil {
 		if res.purged == 0 {
 			return errRollback
 		}
 		return nil // commit the purge
 	}
-	meta, err := s.cfg.NewMeta(now, v, opts, old)
-	if err != nil {
-		return err
-	}
+	meta := s.meta(now, v, opts, old)
 	res.expires = meta.Expires.UnixNano()
 	if old != nil && old.Meta.Expires.UnixNano() != res.expires {
 		if err := index.Delete(expiryKey(old.Meta.Expires.UnixNano(), key[:])); err != nil {

@@ -37,4 +37,3 @@ func WireCodes() map[error]rpcudp.ErrorCode {
 	}
 	return m
 }
-

@@ -2,16 +2,16 @@ package kademlia
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"math"
 )
 
-// Quorum reads and read repair, and the signed records' calls (GetRecord,
-// PutRecord). A read collects valid copies (lookup.go checks each with
-// its Validator) and chooses one (choose); the copy chosen is written back
-// to the holders that answered another one (repair).
+// Value reads: a value lookup is a lookup (lookup.go) whose query asks
+// find_value. Each value answered is checked by its namespace's Validator
+// (invalid copies are ignored), the read ends at its quorum, one copy is
+// chosen (choose), and the copy chosen is written back to the holders of
+// others and cached at the closest peer that answered without it
+// (repair).
 
 // readPolicy is how a value lookup reads.
 type readPolicy struct {
@@ -37,6 +37,133 @@ const quorumView = 2
 // need returns how many valid copies end the lookup.
 func (p readPolicy) need() int { return max(p.quorum, 1) }
 
+// valueRead is one value lookup of key by pol: what the lookup's queries
+// found, and where to cache and repair.
+type valueRead struct {
+	n   *Node
+	l   *lookup
+	key ID
+	pol readPolicy
+	// found receives the values answered, from the queries' goroutines;
+	// a query sends before its reply, so receiving a reply first drains
+	// its value (see take).
+	found   chan foundValue
+	values  []foundValue // valid values answered
+	invalid []Contact    // peers that answered an invalid value
+	holders map[ID]bool  // peers that answered a value
+	// nearestWithout is the closest peer that answered without the
+	// value: where a found value is cached.
+	nearestWithout *Contact
+}
+
+// foundValue is a value a peer answered.
+type foundValue struct {
+	peer  Contact
+	value Value
+}
+
+// readResult is the outcome of one value lookup.
+type readResult struct {
+	lookupResult
+	// value and found: the value chosen; copies counts the peers that
+	// answered a valid value.
+	value  Value
+	found  bool
+	copies int
+}
+
+// readValue runs one value lookup of key keeping width candidates in
+// view (see valueRead).
+func (n *Node) readValue(ctx context.Context, key ID, width int, pol readPolicy) (readResult, error) {
+	r := &valueRead{n: n, key: key, pol: pol, holders: make(map[ID]bool),
+		found: make(chan foundValue, maxInflight(n.cfg.Alpha))}
+	var out readResult
+	res, err := n.search(ctx, key, width, pol.failed, func(l *lookup) func(*lookupResult) {
+		r.l = l
+		l.stats.Kind = "value"
+		l.query, l.onAnswer, l.stop = r.query, r.answered, r.quorumMet
+		return func(res *lookupResult) { out = r.result(res) }
+	})
+	out.lookupResult = res
+	return out, err
+}
+
+// query asks c for the value. With a quorum, a peer that answers with a
+// value is also asked find_node: a node holding a value names no contacts
+// (Python's protocol), so a ring of holders of stale copies planted just
+// outside the K closest would otherwise keep the lookup from ever reaching
+// the K closest, which hold the newest (TestSuiteRecordsPoisoned).
+func (r *valueRead) query(ctx context.Context, c Contact) ([]Contact, error) {
+	v, has, cs, err := r.n.callFindValue(ctx, c, r.key)
+	if err != nil || !has {
+		return cs, err
+	}
+	if r.pol.quorum > 1 {
+		cs, _ = r.n.callFindNode(ctx, c, r.key)
+	}
+	r.found <- foundValue{peer: c, value: v}
+	return cs, nil
+}
+
+// answered takes the values found so far, and notes c as where to cache
+// if it answered without one.
+func (r *valueRead) answered(c Contact) {
+	r.take()
+	if !r.holders[c.ID] && (r.nearestWithout == nil || closerTo(r.key, c.ID, r.nearestWithout.ID)) {
+		r.nearestWithout = &c
+	}
+}
+
+// take checks the values found so far: it keeps the valid ones and the
+// peers that answered invalid ones.
+func (r *valueRead) take() {
+	for {
+		select {
+		case f := <-r.found:
+			r.holders[f.peer.ID] = true
+			if _, err := r.n.guard.check(r.key, f.value, r.pol.ns); err != nil {
+				r.n.log.Debug("kademlia: lookup: invalid value ignored", "key", r.key, "peer", f.peer, "err", err)
+				r.invalid = append(r.invalid, f.peer)
+				r.l.stats.Invalid++
+				continue
+			}
+			r.values = append(r.values, f)
+		default:
+			return
+		}
+	}
+}
+
+// result completes the lookup's result with the value chosen (a value
+// that arrived while the lookup drained counts too) and starts the
+// caching store and read repair.
+func (r *valueRead) result(res *lookupResult) readResult {
+	r.take()
+	res.stats.Invalid = r.l.stats.Invalid
+	out := readResult{copies: len(r.values)}
+	all := r.values
+	if r.pol.local != nil {
+		all = append(all[:len(all):len(all)], foundValue{peer: Contact{ID: r.n.id}, value: *r.pol.local})
+	}
+	if len(all) > 0 {
+		best, stale, validated := r.n.guard.choose(r.key, all)
+		out.value, out.found = best.value, true
+		res.stats.Hops = 0
+		if best.peer.ID != r.n.id {
+			res.stats.Hops = r.l.depth[best.peer.ID] + 1
+		}
+		res.stats.Stale = len(stale)
+		if validated {
+			stale = append(stale, r.invalid...)
+		} else {
+			stale = nil
+		}
+		r.repair(out.value, stale)
+	}
+	res.stats.Found = out.found
+	return out
+}
+
 // quorumMet reports whether a value lookup has read enough: without a
 // quorum, one valid value (Python's rule); with a quorum Q, Q copies of
 // the value choose picks among those answered so far, once the
@@ -51,15 +178,16 @@ func (p readPolicy) need() int { return max(p.quorum, 1) }
 // of reads (160 honest nodes, 40 liars, K 20, Q 3, simnet) return a stale
 // record; with 2Q, none of 2,000 did, at 8.6 queries per read (a read run
 // to convergence takes 21).
-func (l *lookup) quorumMet() bool {
-	q := l.pol.need()
-	if len(l.values) < q {
+func (r *valueRead) quorumMet() bool {
+	r.take()
+	q := r.pol.need()
+	if len(r.values) < q {
 		return false
 	}
 	if q == 1 {
 		return true
 	}
-	for i, e := range l.cands.view() {
+	for i, e := range r.l.cands.view() {
 		if i == quorumView*q {
 			break
 		}
@@ -67,9 +195,9 @@ func (l *lookup) quorumMet() bool {
 			return false
 		}
 	}
-	best, _, _ := l.n.cfg.guard.choose(l.target, l.values)
+	best, _, _ := r.n.guard.choose(r.key, r.values)
 	copies := 0
-	for _, a := range l.values {
+	for _, a := range r.values {
 		if a.value.Equal(best.value) {
 			copies++
 		}
@@ -82,7 +210,7 @@ func (l *lookup) quorumMet() bool {
 // plain ones; among those of the first namespace seen, its Validator's
 // Select chooses, and every holder of another copy is stale. Among plain
 // values, the most common wins, as in Python, and none is stale.
-func (g *storeGuard) choose(key ID, answers []queryResult) (best queryResult, stale []Contact, ok bool) {
+func (g *storeGuard) choose(key ID, answers []foundValue) (best foundValue, stale []Contact, ok bool) {
 	var (
 		group  []int
 		bodies [][]byte
@@ -123,19 +251,19 @@ func (g *storeGuard) choose(key ID, answers []queryResult) (best queryResult, st
 // copies and to the closest peer that answered without a value (the
 // paper's caching store); and at once to this node, if its copy is
 // among the stale ones.
-func (l *lookup) repair(v Value, stale []Contact) {
+func (r *valueRead) repair(v Value, stale []Contact) {
 	targets := stale
 	what := "read repair"
 	if len(stale) == 0 {
 		what = "cache store"
 	}
-	if l.nearestWithout != nil {
-		targets = append(targets[:len(targets):len(targets)], *l.nearestWithout)
+	if r.nearestWithout != nil {
+		targets = append(targets[:len(targets):len(targets)], *r.nearestWithout)
 	}
 	if len(targets) == 0 {
 		return
 	}
-	n, key := l.n, l.target
+	n, key := r.n, r.key
 	remote := make([]Contact, 0, len(targets))
 	for _, c := range targets {
 		if c.ID != n.id {
@@ -167,9 +295,9 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 	if !skipLocal {
 		v, ok, err := n.storage.Get(key)
 		if err != nil {
-			return Value{}, false, err
+			return Value{}, false, n.closedOr(err)
 		}
-		if _, cerr := n.cfg.guard.check(key, v, pol.ns); ok && cerr == nil {
+		if _, cerr := n.guard.check(key, v, pol.ns); ok && cerr == nil {
 			pol.local = &v
 		}
 	}
@@ -184,7 +312,7 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 		}
 		return Value{}, false, fmt.Errorf("%w: no known peers to get %s from", ErrNoPeers, key)
 	}
-	res, err := n.lookupWith(ctx, key, true, n.cfg.K, pol)
+	res, err := n.readValue(ctx, key, n.cfg.K, pol)
 	if err != nil {
 		return Value{}, false, err
 	}
@@ -194,7 +322,7 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 		// the honest holders behind them (TestSuitePoisonedLookups).
 		// It skips the contacts that failed the first.
 		pol.failed = res.failed
-		if res, err = n.lookupWith(ctx, key, true, 2*n.cfg.K, pol); err != nil {
+		if res, err = n.readValue(ctx, key, 2*n.cfg.K, pol); err != nil {
 			return Value{}, false, err
 		}
 	}
@@ -207,103 +335,20 @@ func (n *Node) read(ctx context.Context, key ID, pol readPolicy, skipLocal bool)
 	return Value{}, false, nil
 }
 
-// GetRecord returns the newest valid record of pub and salt. It collects
-// valid copies, ignoring forged, truncated and misplaced ones, until
-// opts.Quorum (default Config.Quorum, 3) holders answered the newest one
-// seen and the 2*Quorum candidates closest to the key have answered (or the
-// lookup ends), and returns the highest seq; in the background it writes
-// that record to the holders that answered stale or invalid copies and to
-// the closest node that answered without one. This node's own copy counts
-// as one answer (unless opts.SkipLocal). found is false, with a nil
-// error, when no valid record was found. The error wraps ErrNoPeers when
-// there is nobody to ask, and ErrBadRecord for a key or salt of the wrong
-// size.
-func (n *Node) GetRecord(ctx context.Context, pub ed25519.PublicKey, salt []byte, opts GetOptions) (Record, bool, error) {
-	if err := (Record{PublicKey: pub, Salt: salt}).checkSizes(); err != nil {
-		return Record{}, false, err
-	}
-	quorum := opts.Quorum
-	if quorum <= 0 {
-		quorum = n.cfg.Quorum
-	}
-	v, found, err := n.read(ctx, RecordKey(pub, salt), readPolicy{quorum: quorum, ns: RecordNamespace}, opts.SkipLocal)
-	if err != nil || !found {
-		return Record{}, false, err
-	}
-	r, err := DecodeRecord(v)
-	if err != nil { // cannot happen: the lookup validated it
-		return Record{}, false, err
-	}
-	return r, true, nil
-}
-
-// PutRecordOptions qualifies a Node.PutRecord.
-type PutRecordOptions struct {
-	// Seq is the new record's sequence number. 0 means one more than
-	// ExpectSeq when it is set, else one more than the newest record
-	// found (GetRecord; 1 when there is none).
-	Seq uint64
-	// ExpectSeq, when set, makes the put a compare-and-swap: the seq of
-	// the record it replaces. A Go holder of a newer record refuses the
-	// store, and the put's error wraps ErrSeqConflict (Python holders
-	// store it anyway).
-	ExpectSeq *uint64
-}
-
-// PutRecord signs value under salt with priv and stores the record at the
-// K nodes closest to its key (RecordKey), as Set does: this node keeps a
-// copy and republishes it every OriginalRepublishInterval. It returns the
-// record stored. The error wraps ErrSeqConflict when any holder (this
-// node included) refused the compare-and-swap, even if others stored the
-// record; ErrStaleRecord when any holds a newer record; otherwise
-// ErrNoPeers or ErrStoreFailed as Set's. A refusal counts only when the
-// refusing holder serves a valid record that justifies it (an error reply
-// alone proves nothing). When opts chooses no seq and a holder shows a
-// newer record than the read found, the put is tried once more, one
-// higher. To store a record signed elsewhere, give its Encode to
-// SetDigest under its Key.
-func (n *Node) PutRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, opts PutRecordOptions) (Record, error) {
-	r, err := n.putRecord(ctx, priv, salt, value, opts)
-	if opts.Seq == 0 && opts.ExpectSeq == nil && errors.Is(err, ErrStaleRecord) {
-		// The read that chose the seq missed the newest record (its
-		// holders did not answer in time), but a holder that refused
-		// showed it, and this node now keeps it (see confirmRefusal):
-		// one more try reads it and goes one higher.
-		n.log.Debug("kademlia: put record: a newer record was found; trying again", "err", err)
-		r, err = n.putRecord(ctx, priv, salt, value, opts)
-	}
-	return r, err
-}
-
-// putRecord is one attempt of PutRecord.
-func (n *Node) putRecord(ctx context.Context, priv ed25519.PrivateKey, salt, value []byte, opts PutRecordOptions) (Record, error) {
-	seq := opts.Seq
-	if seq == 0 && opts.ExpectSeq != nil {
-		seq = *opts.ExpectSeq + 1
-	}
-	if seq == 0 && len(priv) == ed25519.PrivateKeySize {
-		old, found, err := n.GetRecord(ctx, priv.Public().(ed25519.PublicKey), salt, GetOptions{})
-		switch {
-		case err != nil:
-			return Record{}, err
-		case found && old.Seq == math.MaxUint64:
-			return Record{}, fmt.Errorf("%w: seq %d cannot grow", ErrStaleRecord, old.Seq)
-		case found:
-			seq = old.Seq + 1
-		default:
-			seq = 1
+// mostCommon returns the answer whose value was answered most often, the
+// earliest of equals (Python's Counter.most_common).
+func mostCommon(values []foundValue) foundValue {
+	best, bestCount := 0, 0
+	for i, a := range values {
+		count := 0
+		for _, b := range values {
+			if a.value.Equal(b.value) {
+				count++
+			}
+		}
+		if count > bestCount {
+			best, bestCount = i, count
 		}
 	}
-	r, err := NewRecord(priv, salt, seq, value)
-	if err != nil {
-		return Record{}, err
-	}
-	v, err := EnvelopeValue(RecordNamespace, r.appendBody(nil, opts.ExpectSeq))
-	if err != nil {
-		return Record{}, err
-	}
-	if err := n.setDigest(ctx, r.Key(), v, PutOptions{Original: true}); err != nil {
-		return Record{}, err
-	}
-	return r, nil
+	return values[best]
 }

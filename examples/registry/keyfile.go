@@ -1,4 +1,4 @@
-package kademlia
+package main
 
 import (
 	"bytes"
@@ -12,21 +12,21 @@ import (
 	"runtime"
 )
 
-// Key pairs for signed records: ed25519 keys (crypto/ed25519; make one
-// with ed25519.GenerateKey), kept in a file as the hex of the 32-byte seed.
+// The key file of signed records: an ed25519 key (crypto/ed25519) kept as
+// the hex of its 32-byte seed, readable by its owner only.
 
 // errBadKey reports a key file or hex key that cannot be parsed.
-var errBadKey = errors.New("kademlia: bad ed25519 key")
+var errBadKey = errors.New("bad ed25519 key")
 
-// MarshalPrivateKey returns the text of a key file for priv: the hex of
+// marshalPrivateKey returns the text of a key file for priv: the hex of
 // its 32-byte seed and a newline. Keep it secret.
-func MarshalPrivateKey(priv ed25519.PrivateKey) []byte {
+func marshalPrivateKey(priv ed25519.PrivateKey) []byte {
 	return append(hex.AppendEncode(nil, priv.Seed()), '\n')
 }
 
-// ParsePrivateKey reads the text MarshalPrivateKey makes (64 hex digits;
+// parsePrivateKey reads the text marshalPrivateKey makes (64 hex digits;
 // surrounding white space is ignored).
-func ParsePrivateKey(text []byte) (ed25519.PrivateKey, error) {
+func parsePrivateKey(text []byte) (ed25519.PrivateKey, error) {
 	seed, err := hex.DecodeString(string(bytes.TrimSpace(text)))
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("%w: want %d hex digits of a private key seed", errBadKey, 2*ed25519.SeedSize)
@@ -34,9 +34,9 @@ func ParsePrivateKey(text []byte) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// ParsePublicKey reads a public key in hex (64 hex digits, as
+// parsePublicKey reads a public key in hex (64 hex digits, as
 // hex.EncodeToString(pub) prints it).
-func ParsePublicKey(hexText string) (ed25519.PublicKey, error) {
+func parsePublicKey(hexText string) (ed25519.PublicKey, error) {
 	b, err := hex.DecodeString(string(bytes.TrimSpace([]byte(hexText))))
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: want %d hex digits of a public key", errBadKey, 2*ed25519.PublicKeySize)
@@ -44,8 +44,8 @@ func ParsePublicKey(hexText string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
-// LoadOrCreateKey reads the private key in the file at path
-// (MarshalPrivateKey's text) or, when there is no such file, creates it
+// loadOrCreateKey reads the private key in the file at path
+// (marshalPrivateKey's text) or, when there is no such file, creates it
 // with a new random key, readable by its owner only (mode 0600). created
 // reports that the key is new.
 //
@@ -53,7 +53,7 @@ func ParsePublicKey(hexText string) (ed25519.PublicKey, error) {
 // 0077, as ssh refuses private keys) is refused, with an error wrapping
 // fs.ErrPermission: the key may have leaked, and with it the right to
 // write every record it signs. Mode bits are not checked on Windows.
-func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err error) {
+func loadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err error) {
 	f, err := os.Open(path)
 	if err == nil {
 		defer f.Close()
@@ -70,7 +70,7 @@ func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err er
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := f.Write(MarshalPrivateKey(priv)); err != nil {
+	if _, err := f.Write(marshalPrivateKey(priv)); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, false, err
@@ -83,7 +83,7 @@ func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err er
 }
 
 // readKeyFile reads the private key in f, opened at path, checking its
-// mode bits first (see LoadOrCreateKey).
+// mode bits first (see loadOrCreateKey).
 func readKeyFile(f *os.File, path string) (ed25519.PrivateKey, bool, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -97,7 +97,7 @@ func readKeyFile(f *os.File, path string) (ed25519.PrivateKey, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	priv, err := ParsePrivateKey(text)
+	priv, err := parsePrivateKey(text)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", path, err)
 	}
