@@ -15,7 +15,7 @@ func TestReadmeSnippets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sources []string
-	for _, f := range []string{"example_test.go", "../kademlia/example_test.go", "../kademlia/example_record_test.go", "service/example_test.go"} {
+	for _, f := range []string{"example_test.go", "../kademlia/example_test.go", "../kademlia/example_record_test.go", "../kademlia/example_values_test.go", "../kademlia/boltstore/example_test.go", "service/example_test.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
