@@ -173,3 +173,23 @@ func ExampleLoadState() {
 	fmt.Println(restarted.ID() == n.ID(), st.K, len(contacts), err)
 	// Output: true 10 1 <nil>
 }
+
+// A node joins a running network in one call: Join listens on an
+// ephemeral port suited to the bootstrap address (here 127.0.0.1:0) and
+// bootstraps from it.
+func ExampleJoin() {
+	ctx := context.Background()
+	first, err := kademlia.Listen(ctx, "127.0.0.1:0", kademlia.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer first.Close()
+
+	second, err := kademlia.Join(ctx, "", kademlia.Config{}, first.Addr())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer second.Close()
+	fmt.Println(second.Addr().Addr())
+	// Output: 127.0.0.1
+}

@@ -13,8 +13,8 @@ const (
 // IPLimits bounds how many contacts of one IP network the routing table
 // holds (an eclipse defence, as go-ethereum's table) and how many
 // candidates of one network a lookup keeps (PerBucket). The zero value
-// means the defaults, with loopback addresses exempt. Why a network is an
-// IPv6 /32 rather than a /48: kademlia/PROTOCOL.md.
+// means the defaults (loopback exempt); why an IPv6 network is a /32:
+// PROTOCOL.md.
 type IPLimits struct {
 	// PerBucket and PerTable are the most contacts of one network in one
 	// bucket (with its replacement cache) and in the table (default 2 and

@@ -2,8 +2,58 @@ package kademlia
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 )
+
+// Join is Listen on listen and Bootstrap from addrs, closing the node if
+// that fails. An empty listen is an ephemeral port that reaches addrs[0]:
+// 127.0.0.1:0 for loopback IPv4, 0.0.0.0:0 for other IPv4, [::]:0 for IPv6.
+func Join(ctx context.Context, listen string, cfg Config, addrs ...netip.AddrPort) (*Node, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w: no bootstrap addresses to join through", ErrNoPeers)
+	}
+	if listen == "" {
+		listen = listenFor(addrs[0])
+	}
+	n, err := Listen(ctx, listen, cfg)
+	if err != nil {
+		return nil, err
+	}
+	found, err := n.Bootstrap(ctx, addrs)
+	if err == nil && len(found) == 0 {
+		err = fmt.Errorf("%w: the bootstrap nodes found no contacts", ErrNoPeers)
+	}
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("kademlia: bootstrap from %s failed: %w", joinAddrs(addrs), err)
+	}
+	return n, nil
+}
+
+// joinAddrs lists addrs for an error message.
+func joinAddrs(addrs []netip.AddrPort) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// listenFor is the ephemeral local address to reach boot from: loopback
+// for a loopback IPv4 boot (a network on one machine stays off the
+// others), every interface of boot's family otherwise.
+func listenFor(boot netip.AddrPort) string {
+	switch a := boot.Addr().Unmap(); {
+	case a.Is4() && a.IsLoopback():
+		return "127.0.0.1:0"
+	case a.Is4():
+		return "0.0.0.0:0"
+	}
+	return "[::]:0"
+}
 
 // Joining. Bootstrap's self-lookup finds the neighbours that are known
 // when it runs; in a wave of joins many are not yet (or not yet verified:

@@ -13,8 +13,8 @@ import (
 )
 
 // Node is a Kademlia DHT node speaking the protocol of Python's kademlia
-// 2.2.x over rpcudp: Listen (or Serve), Bootstrap, Set and Get; Close stops
-// it. All methods are safe for concurrent use; after Close, those that
+// 2.2.x over rpcudp: Join (or Listen, Bootstrap), Set and Get; Close
+// stops it. All methods are safe for concurrent use; after Close, those that
 // return an error return ErrNodeClosed. A nil context means
 // context.Background().
 type Node struct {
@@ -248,10 +248,9 @@ func (n *Node) Close() error {
 }
 
 // Bootstrap joins the network through addrs: it pings them, adds those
-// that answer to the routing table and looks up its own id, which fills the
-// table with its neighbours (more lookups follow in the background). It
-// returns the closest contacts found, or an error wrapping ErrNoPeers if
-// none of addrs answered.
+// that answer and looks up its own id to fill the table (more lookups run
+// in the background). It returns the closest contacts (ErrNoPeers: none
+// answered).
 func (n *Node) Bootstrap(ctx context.Context, addrs []netip.AddrPort) ([]Contact, error) {
 	ctx, cancel, err := n.opContext(ctx)
 	if err != nil {
