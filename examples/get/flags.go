@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/rpcudp/go-rpcudp/kademlia/keyfile"
 )
 
 const usage = "usage: get [-timeout 5s] [-v] HOST PORT KEY\n" +
@@ -48,7 +50,7 @@ func parseArgs(args []string, stderr io.Writer) (o options, code int, ok bool) {
 	case o.timeout <= 0:
 		err = errors.New("-timeout must be positive")
 	case *pubHex != "":
-		if o.pub, err = parsePublicKey(*pubHex); err != nil {
+		if o.pub, err = keyfile.ParsePublic(*pubHex); err != nil {
 			err = fmt.Errorf("-pub: %w", err)
 		}
 	}

@@ -32,14 +32,11 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -70,19 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// Listen on an ephemeral port that reaches the bootstrap node, and join
 	// the DHT through it.
-	node, err := kademlia.Listen(ctx, listenAddr(o.boot), kademlia.Config{RPCTimeout: o.timeout, Logger: o.logger(stderr)})
+	node, err := kademlia.Join(ctx, "", kademlia.Config{RPCTimeout: o.timeout, Logger: o.logger(stderr)}, o.boot)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer node.Close()
-	if found, err := node.Bootstrap(ctx, []netip.AddrPort{o.boot}); err != nil || len(found) == 0 {
-		return fail(stderr, fmt.Errorf("bootstrap from %s failed: %w", o.boot, cmp.Or(err, errNoAnswer)))
-	}
 	return get(ctx, node, o.pub, o.key, stdout, stderr)
 }
-
-// errNoAnswer: the bootstrap node answered no lookup.
-var errNoAnswer = errors.New("no answer")
 
 // get looks key up (the record of pub under the salt key when pub is not
 // nil), prints the result and returns the exit code.
@@ -123,17 +114,4 @@ func (o options) logger(stderr io.Writer) *slog.Logger {
 func fail(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "get:", err)
 	return exitError
-}
-
-// listenAddr is the ephemeral local address to reach boot from: on
-// loopback for a loopback IPv4 boot, on every interface of boot's family
-// otherwise.
-func listenAddr(boot netip.AddrPort) string {
-	switch a := boot.Addr(); {
-	case a.Is4() && a.IsLoopback():
-		return "127.0.0.1:0"
-	case a.Is4():
-		return "0.0.0.0:0"
-	}
-	return "[::]:0"
 }

@@ -91,17 +91,3 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
-
-func TestListenAddr(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:8468":   "127.0.0.1:0",
-		"127.1.2.3:8468":   "127.0.0.1:0",
-		"192.0.2.7:8468":   "0.0.0.0:0",
-		"[::1]:8468":       "[::]:0",
-		"[2001:db8::1]:80": "[::]:0",
-	} {
-		if got := listenAddr(netip.MustParseAddrPort(in)); got != want {
-			t.Errorf("listenAddr(%s) = %s, want %s", in, got, want)
-		}
-	}
-}

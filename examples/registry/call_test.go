@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rpcudp/go-rpcudp/kademlia/keyfile"
 	"github.com/rpcudp/go-rpcudp/rpcudp"
 )
 
@@ -175,15 +176,12 @@ func TestCallBadArgs(t *testing.T) {
 // TestCallSigned: announcements signed with a key are found with -owner
 // (its public key) or -key (its file), and not as an open name.
 func TestCallSigned(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(nil)
+	keyFile := filepath.Join(t.TempDir(), "svc.key")
+	priv, _, err := keyfile.Load(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	join, servers := startSignedService(t, "svc", 1, priv)
-	keyFile := filepath.Join(t.TempDir(), "svc.key")
-	if err := os.WriteFile(keyFile, marshalPrivateKey(priv), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	owner := hex.EncodeToString(priv.Public().(ed25519.PublicKey))
 	want := `"` + servers[0].LocalAddr().String() + `"` + "\n"
 	for _, flags := range [][]string{{"-owner", owner}, {"-key", keyFile}} {

@@ -8,8 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"time"
+
+	"github.com/rpcudp/go-rpcudp/kademlia/keyfile"
 )
 
 const usage = `usage:
@@ -46,18 +47,15 @@ func (c *common) registryConfig(log *slog.Logger, create bool) (registryOptions,
 	var err error
 	switch {
 	case c.key != "" && create:
-		cfg.key, _, err = loadOrCreateKey(c.key)
+		cfg.key, _, err = keyfile.Load(c.key)
 	case c.key != "":
-		var text []byte
-		if text, err = os.ReadFile(c.key); err == nil {
-			cfg.key, err = parsePrivateKey(text)
-		}
+		cfg.key, err = keyfile.Read(c.key)
 	}
 	if err != nil {
 		return cfg, fmt.Errorf("-key: %w", err)
 	}
 	if c.owner != "" {
-		if cfg.owner, err = parsePublicKey(c.owner); err != nil {
+		if cfg.owner, err = keyfile.ParsePublic(c.owner); err != nil {
 			return cfg, fmt.Errorf("-owner: %w", err)
 		}
 	}

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -117,7 +113,8 @@ func lookup(ctx context.Context, c common, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// start joins the DHT (see join) and returns the node, for the caller to
+// start joins the DHT through -join (listening on -listen, by default an
+// ephemeral port suited to -join) and returns the node, for the caller to
 // close, and the registry on it. create says whether a missing -key file
 // is created (announce) or an error.
 func start(ctx context.Context, c common, create bool, stderr io.Writer) (*kademlia.Node, *registry, error) {
@@ -126,36 +123,11 @@ func start(ctx context.Context, c common, create bool, stderr io.Writer) (*kadem
 	if err != nil {
 		return nil, nil, err
 	}
-	node, err := join(ctx, c, log)
+	node, err := kademlia.Join(ctx, c.listen, kademlia.Config{RPCTimeout: c.timeout, Logger: log}, c.boot)
 	if err != nil {
 		return nil, nil, err
 	}
 	return node, newRegistry(node, cfg), nil
-}
-
-// join starts a DHT node on -listen and bootstraps it from -join. The
-// default -listen is an ephemeral port on loopback for a loopback IPv4
-// -join, on every interface of its family otherwise.
-func join(ctx context.Context, c common, log *slog.Logger) (*kademlia.Node, error) {
-	listen := c.listen
-	switch a := c.boot.Addr(); {
-	case listen != "":
-	case a.Is4() && a.IsLoopback():
-		listen = "127.0.0.1:0"
-	case a.Is4():
-		listen = "0.0.0.0:0"
-	default:
-		listen = "[::]:0"
-	}
-	node, err := kademlia.Listen(ctx, listen, kademlia.Config{RPCTimeout: c.timeout, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if found, err := node.Bootstrap(ctx, []netip.AddrPort{c.boot}); err != nil || len(found) == 0 {
-		node.Close()
-		return nil, fmt.Errorf("bootstrap from %s failed: %w", c.boot, cmp.Or(err, errors.New("no answer")))
-	}
-	return node, nil
 }
 
 // fail reports err on stderr and returns code.

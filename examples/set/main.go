@@ -37,19 +37,18 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/rpcudp/go-rpcudp/kademlia"
+	"github.com/rpcudp/go-rpcudp/kademlia/keyfile"
 )
 
 // Exit codes.
@@ -81,14 +80,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// Listen on an ephemeral port that reaches the bootstrap node, and join
 	// the DHT through it.
-	node, err := kademlia.Listen(ctx, listenAddr(o.boot), kademlia.Config{RPCTimeout: o.timeout, Logger: o.log})
+	node, err := kademlia.Join(ctx, "", kademlia.Config{RPCTimeout: o.timeout, Logger: o.log}, o.boot)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer node.Close()
-	if found, err := node.Bootstrap(ctx, []netip.AddrPort{o.boot}); err != nil || len(found) == 0 {
-		return fail(stderr, fmt.Errorf("bootstrap from %s failed: %w", o.boot, cmp.Or(err, errors.New("no answer"))))
-	}
 
 	if priv != nil {
 		return setSigned(ctx, node, priv, o.key, o.text, stdout, stderr)
@@ -103,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // loadKey reads the ed25519 key in path, creating it (mode 0600) when
 // missing; it reports errors on stderr.
 func loadKey(path string, stderr io.Writer) (ed25519.PrivateKey, error) {
-	priv, created, err := loadOrCreateKey(path)
+	priv, created, err := keyfile.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, "set:", err)
 		return nil, err
@@ -134,17 +130,4 @@ func setSigned(ctx context.Context, node *kademlia.Node, priv ed25519.PrivateKey
 func fail(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "set:", err)
 	return exitError
-}
-
-// listenAddr is the ephemeral local address to reach boot from: on
-// loopback for a loopback IPv4 boot, on every interface of boot's family
-// otherwise.
-func listenAddr(boot netip.AddrPort) string {
-	switch a := boot.Addr(); {
-	case a.Is4() && a.IsLoopback():
-		return "127.0.0.1:0"
-	case a.Is4():
-		return "0.0.0.0:0"
-	}
-	return "[::]:0"
 }
