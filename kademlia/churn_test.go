@@ -43,9 +43,9 @@ import (
 // quick; with -tags long (as CI runs it too) they are 100, 300 and 1000
 // nodes, and 500 with loss. The flags override either.
 var (
-	churnNodes = flag.String("churn.nodes", bySize("100,300", "100,300,1000"),
+	churnNodes = flag.String("churn.nodes", bySize("100,200", "100,300,1000"),
 		"TestChurnAtScale: comma-separated network sizes (e.g. 10000, or 100,300,1000,3000,10000)")
-	churnLossNodes = flag.Int("churn.lossnodes", bySize(150, 500), "TestChurnWithLoss: network size")
+	churnLossNodes = flag.Int("churn.lossnodes", bySize(80, 500), "TestChurnWithLoss: network size")
 	churnKeys      = flag.Int("churn.keys", 1000, "keys set in each churn scenario")
 	churnSeed      = flag.Uint64("churn.seed", 1, "seed of the churn scenarios")
 )

@@ -140,7 +140,7 @@ func (w *staleWatch) interceptor(id *ID) rpcudp.Option {
 //	go test -count=1 -run SuiteRecordsPoisoned -v ./kademlia/ (-tags long for 500 nodes)
 func TestSuiteRecordsPoisoned(t *testing.T) {
 	t.Parallel()
-	honestN, evilN, records, getters := bySize(40, 400), bySize(10, 100), bySize(30, 300), bySize(5, 8)
+	honestN, evilN, records, getters := bySize(40, 400), bySize(10, 100), bySize(20, 300), bySize(5, 8)
 	synctest.Test(t, func(t *testing.T) {
 		cl := newSimCluster(t, 10)
 		defer cl.close()
