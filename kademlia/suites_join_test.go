@@ -51,8 +51,12 @@ func TestSuiteJoinWave(t *testing.T) {
 				t.Logf("k=%d nodes=%d: lookups %.2f%% (%d/%d), pairs %.2f%% (%d/%d), gets %d/%d, %.0f RPCs/node, real %v",
 					k, size, 100*f.lookups.value(), f.lookups.n, f.lookups.of, 100*f.pairs.value(), f.pairs.n, f.pairs.of,
 					f.gets.n, f.gets.of, f.rpcsPerNode, f.wall.Round(time.Millisecond))
-				if f.lookups.value() < 0.999 {
-					t.Errorf("%.2f%% of the lookups found the true %d closest, want at least 99.9%%", 100*f.lookups.value(), k)
+				// 99.9% to 100% in every cell before rpcudp's 3x rule; with it
+				// a first contact's answer waits a round trip for its proof,
+				// and one run in CI measured 99.8% (K=8, 1,000 nodes). Issue
+				// 16's lookup work is to win it back.
+				if f.lookups.value() < 0.995 {
+					t.Errorf("%.2f%% of the lookups found the true %d closest, want at least 99.5%%", 100*f.lookups.value(), k)
 				}
 				if f.pairs.value() < 0.99 {
 					t.Errorf("%.2f%% of the true-closest pairs know each other, want at least 99%%", 100*f.pairs.value())
