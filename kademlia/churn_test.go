@@ -112,6 +112,9 @@ type churnReport struct {
 	served                       map[string]int64
 	net                          simnet.Stats
 
+	// Memory at the phases of the build (sampleMem).
+	mem []memSample
+
 	// Real (wall) and virtual time, by phase.
 	wall, wallBuild, wallSet, wallMaint, wallGet time.Duration
 	virtBuild, virtSet, virtMaint, virtGet       time.Duration
@@ -120,12 +123,12 @@ type churnReport struct {
 func (r *churnReport) foundShare() float64 { return float64(r.found) / float64(r.s.keys) }
 
 // simAddr is node i's address on the simulated network: each node in a
-// /24 of its own (10.x.y.1, up to 65,535 nodes), as nodes of different
-// operators would be, so the routing table's IP limits (IPLimits) hold no
-// honest node back.
+// /24 of its own (10.x.y.1, then 11.x.y.1 and on past 65,535 nodes), as
+// nodes of different operators would be, so the routing table's IP limits
+// (IPLimits) hold no honest node back.
 func simAddr(i int) netip.AddrPort {
 	i++
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), 8468)
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10 + byte(i>>16), byte(i >> 8), byte(i), 1}), 8468)
 }
 
 // sumCalls adds up the calls the nodes' endpoints made.
@@ -163,6 +166,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 	})
 	rec := newLookupRecorder()
 	nodes := make([]*Node, 0, s.nodes)
+	rep.mem = append(rep.mem, sampleMem("before the nodes"))
 	// Whatever happens (t.Fatal included), every node and the network are
 	// closed inside the bubble: synctest.Test fails on goroutines left
 	// blocked, and goleak checks the whole binary afterwards.
@@ -215,6 +219,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 		}
 		nodes = append(nodes, n)
 	}
+	rep.mem = append(rep.mem, sampleMem("serving, not joined"))
 	maxWave := max(64, s.nodes/16)
 	for joined := 1; joined < s.nodes; {
 		wave := min(joined, maxWave, s.nodes-joined)
@@ -252,6 +257,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 		total += n.Table().len()
 	}
 	rep.contactsAfterBoot = float64(total) / float64(len(nodes))
+	rep.mem = append(rep.mem, sampleMem("joined"))
 	rep.wallBuild, rep.virtBuild = wall.now().Sub(w0), time.Since(v0)
 
 	// Set every key from a random node.
@@ -278,6 +284,7 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 		}
 	}
 	rep.wallSet, rep.virtSet = wall.now().Sub(w0), time.Since(v0)
+	rep.mem = append(rep.mem, sampleMem("keys set"))
 
 	// Stop a random share of the nodes; they leave without a word, as
 	// crashed processes do (datagrams to them are lost).
@@ -461,6 +468,7 @@ func logReport(t *testing.T, r *churnReport) {
 		r.wall.Round(time.Millisecond), r.wallBuild.Round(time.Millisecond), r.wallSet.Round(time.Millisecond),
 		r.wallMaint.Round(time.Millisecond), r.wallGet.Round(time.Millisecond),
 		r.virtBuild.Round(time.Millisecond), r.virtSet.Round(time.Millisecond), r.virtGet.Round(time.Millisecond))
+	logMem(t, s.nodes, r.mem)
 }
 
 // checkReport applies the suites' requirements.
