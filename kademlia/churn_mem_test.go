@@ -50,11 +50,11 @@ func logMem(t *testing.T, nodes int, samples []memSample) {
 	fmt.Fprintf(&b, "memory, %d nodes (heap and stacks in use after a GC; peak RSS of the process %s):\n", nodes, peakRSS())
 	fmt.Fprintf(&b, "  %-26s %10s %10s %10s %12s %12s\n", "phase", "heap MB", "stacks MB", "goroutines", "B/node", "+B/node")
 	base := samples[0]
+	per := func(m memSample) float64 {
+		return float64(int64(m.heapInuse+m.stackInuse)-int64(base.heapInuse+base.stackInuse)) / float64(nodes)
+	}
 	prev := base
 	for _, s := range samples {
-		per := func(m memSample) float64 {
-			return float64(int64(m.heapInuse+m.stackInuse)-int64(base.heapInuse+base.stackInuse)) / float64(nodes)
-		}
 		fmt.Fprintf(&b, "  %-26s %10.1f %10.1f %10d %12.0f %12.0f\n", s.phase,
 			float64(s.heapInuse)/1e6, float64(s.stackInuse)/1e6, s.goroutines, per(s), per(s)-per(prev))
 		prev = s

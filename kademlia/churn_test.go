@@ -257,8 +257,8 @@ func runChurnInBubble(t *testing.T, s churnScenario, rep *churnReport, wall *wal
 		total += n.Table().len()
 	}
 	rep.contactsAfterBoot = float64(total) / float64(len(nodes))
-	rep.mem = append(rep.mem, sampleMem("joined"))
 	rep.wallBuild, rep.virtBuild = wall.now().Sub(w0), time.Since(v0)
+	rep.mem = append(rep.mem, sampleMem("joined"))
 
 	// Set every key from a random node.
 	rec.setPhase("set")
